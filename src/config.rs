@@ -1,0 +1,199 @@
+//! `Config`: every tunable of a connection and of the manager, each default
+//! documented with where it comes from, validated once by [`Config::validate`].
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::error::ConfigError;
+use crate::manager::TieBreakPolicy;
+use crate::wire::HELLO_LEN;
+
+/// Smallest frame cap that still carries a handshake.
+pub const MIN_FRAME_LEN: u32 = 1 + HELLO_LEN as u32;
+/// Largest frame cap accepted (64 MiB): above that one frame can exhaust a
+/// small node's memory on its own.
+pub const MAX_FRAME_LEN: u32 = 64 * 1024 * 1024;
+
+/// Settings for connections and the connection manager.
+///
+/// Defaults, and why:
+///
+/// | field | default | source |
+/// |---|---|---|
+/// | `network_id` | 0 | peers with another id are refused |
+/// | `ping_interval` | 15 s | rust-libp2p's ping interval |
+/// | `pong_timeout` | 20 s | rust-libp2p's ping timeout |
+/// | `max_missed_pongs` | 3 | the origin project's first (working) setting |
+/// | `handshake_timeout` | 10 s | reth, and the origin project |
+/// | `connect_timeout` | 10 s | the origin project |
+/// | `max_frame_len` | 4 MiB | "a few MiB"; the origin used 8 MB |
+/// | `send_queue_len` | 1024 frames | bounded; a full queue means the peer does not read |
+/// | `event_queue_len` | 1024 events | bounded; a slow owner back-pressures reads |
+/// | `max_pings_per_interval` | 4 | an honest peer sends 1 per interval |
+/// | `max_inbound` | 125 | Bitcoin Core's total, Zebra's inbound |
+/// | `max_outbound` | 75 | Zebra's outbound |
+/// | `max_pending_handshakes` | 30 | reth's concurrent dials |
+/// | `redial_backoff_min` | 5 s | the origin project |
+/// | `redial_backoff_max` | 300 s | the origin project |
+/// | `tie_break` | [`TieBreakPolicy::NodeId`] | Nethermind's rule: both ends agree |
+///
+/// With these, a peer that goes silent is declared dead within
+/// [`Config::dead_peer_bound`] = 3 × 15 s + 20 s = 65 s.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Network id sent in `Hello`; a peer with another id is refused.
+    pub network_id: u32,
+    /// How often each side sends a `Ping`.
+    pub ping_interval: Duration,
+    /// How long a `Ping` waits for its `Pong` before it counts as missed.
+    pub pong_timeout: Duration,
+    /// Consecutive missed pongs after which the connection is declared dead.
+    pub max_missed_pongs: u32,
+    /// Time allowed from TCP connect (or accept) to an accepted handshake.
+    pub handshake_timeout: Duration,
+    /// Time allowed for the TCP connect itself.
+    pub connect_timeout: Duration,
+    /// Largest frame body accepted or sent, in bytes.
+    pub max_frame_len: u32,
+    /// Frames queued for sending per connection before sends fail.
+    pub send_queue_len: usize,
+    /// Events queued from connections to their owner.
+    pub event_queue_len: usize,
+    /// Pings accepted from a peer per `ping_interval` before it is cut off.
+    pub max_pings_per_interval: u32,
+    /// Most inbound connections at once.
+    pub max_inbound: usize,
+    /// Most outbound connections at once.
+    pub max_outbound: usize,
+    /// Most connections in their handshake at once (both directions).
+    pub max_pending_handshakes: usize,
+    /// First redial delay after a failure; doubles per consecutive failure.
+    pub redial_backoff_min: Duration,
+    /// Ceiling of the redial delay.
+    pub redial_backoff_max: Duration,
+    /// How two connections to the same peer are resolved.
+    pub tie_break: TieBreakPolicy,
+    /// If non-empty, only these IPs may connect or be dialled.
+    pub allow: BTreeSet<IpAddr>,
+    /// These IPs may never connect or be dialled.
+    pub deny: BTreeSet<IpAddr>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            network_id: 0,
+            ping_interval: Duration::from_secs(15),
+            pong_timeout: Duration::from_secs(20),
+            max_missed_pongs: 3,
+            handshake_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(10),
+            max_frame_len: 4 * 1024 * 1024,
+            send_queue_len: 1024,
+            event_queue_len: 1024,
+            max_pings_per_interval: 4,
+            max_inbound: 125,
+            max_outbound: 75,
+            max_pending_handshakes: 30,
+            redial_backoff_min: Duration::from_secs(5),
+            redial_backoff_max: Duration::from_secs(300),
+            tie_break: TieBreakPolicy::NodeId,
+            allow: BTreeSet::new(),
+            deny: BTreeSet::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Checks that the settings can work together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (name, d) in [
+            ("ping_interval", self.ping_interval),
+            ("pong_timeout", self.pong_timeout),
+            ("handshake_timeout", self.handshake_timeout),
+            ("connect_timeout", self.connect_timeout),
+            ("redial_backoff_min", self.redial_backoff_min),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::ZeroDuration(name));
+            }
+        }
+        for (name, n) in [
+            ("max_missed_pongs", self.max_missed_pongs as usize),
+            ("send_queue_len", self.send_queue_len),
+            ("event_queue_len", self.event_queue_len),
+            (
+                "max_pings_per_interval",
+                self.max_pings_per_interval as usize,
+            ),
+            ("max_pending_handshakes", self.max_pending_handshakes),
+        ] {
+            if n == 0 {
+                return Err(ConfigError::ZeroLimit(name));
+            }
+        }
+        if !(MIN_FRAME_LEN..=MAX_FRAME_LEN).contains(&self.max_frame_len) {
+            return Err(ConfigError::FrameCap(self.max_frame_len));
+        }
+        if self.redial_backoff_min > self.redial_backoff_max {
+            return Err(ConfigError::BackoffRange);
+        }
+        Ok(())
+    }
+
+    /// Longest time from a peer going silent to its connection being declared
+    /// dead: the next ping goes out within one interval, and the
+    /// `max_missed_pongs`-th consecutive ping times out
+    /// `(max_missed_pongs - 1)` intervals plus one `pong_timeout` after it.
+    pub fn dead_peer_bound(&self) -> Duration {
+        self.ping_interval * self.max_missed_pongs + self.pong_timeout
+    }
+
+    /// How many of our pings can be outstanding at once; the pending table is
+    /// bounded by this.
+    pub fn max_pending_pings(&self) -> usize {
+        let per_timeout = self.pong_timeout.as_nanos() / self.ping_interval.as_nanos().max(1);
+        usize::try_from(per_timeout)
+            .unwrap_or(usize::MAX)
+            .saturating_add(2)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The defaults validate and give the documented 65 s detection bound.
+    #[test]
+    fn defaults_are_valid() {
+        let c = Config::default();
+        assert_eq!(c.validate(), Ok(()));
+        assert_eq!(c.dead_peer_bound(), Duration::from_secs(65));
+        assert_eq!(c.max_pending_pings(), 3);
+    }
+
+    /// Each broken setting is named in its error.
+    #[test]
+    fn invalid_settings_are_named() {
+        let c = Config {
+            ping_interval: Duration::ZERO,
+            ..Config::default()
+        };
+        assert_eq!(
+            c.validate(),
+            Err(ConfigError::ZeroDuration("ping_interval"))
+        );
+        let c = Config {
+            max_frame_len: 3,
+            ..Config::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::FrameCap(3)));
+        let c = Config {
+            redial_backoff_min: Duration::from_secs(10),
+            redial_backoff_max: Duration::from_secs(1),
+            ..Config::default()
+        };
+        assert_eq!(c.validate(), Err(ConfigError::BackoffRange));
+    }
+}

@@ -1,0 +1,231 @@
+//! Typed errors, one enum per failing operation. Each variant says what went
+//! wrong in words a node operator can act on.
+
+use std::io;
+
+use crate::wire::{MessageType, Reason};
+
+/// The framing layer refused the byte stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// A length prefix of zero: every frame has at least a type byte.
+    #[error("empty frame (length prefix 0)")]
+    Empty,
+    /// A length prefix over the configured cap (`Config::max_frame_len`).
+    #[error("frame of {len} bytes exceeds the cap of {max} bytes")]
+    TooLarge {
+        /// Announced body length.
+        len: u32,
+        /// Configured cap.
+        max: u32,
+    },
+}
+
+/// A frame body that is not a valid v1 message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The frame had no type byte.
+    #[error("frame body is empty")]
+    EmptyBody,
+    /// A type byte this version does not define.
+    #[error("unknown message type 0x{0:02x}")]
+    UnknownType(u8),
+    /// A fixed-size message with the wrong payload length.
+    #[error("message type 0x{message_type:02x} with invalid payload length {len}")]
+    BadLength {
+        /// The type byte.
+        message_type: u8,
+        /// Payload length found.
+        len: usize,
+    },
+    /// A hello that does not start with `PLNK`: not our protocol.
+    #[error("bad magic {0:02x?}: the peer does not speak peerlink")]
+    BadMagic([u8; 4]),
+    /// A hello of a protocol version we do not speak.
+    #[error("unsupported protocol version {0}")]
+    UnsupportedVersion(u16),
+}
+
+/// A `Config` that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A duration that must be positive is zero.
+    #[error("{0} must be greater than zero")]
+    ZeroDuration(&'static str),
+    /// A count or size that must be positive is zero.
+    #[error("{0} must be greater than zero")]
+    ZeroLimit(&'static str),
+    /// The frame cap cannot hold a handshake, or is absurdly large.
+    #[error("max_frame_len {0} must be between {min} and {max}", min = crate::config::MIN_FRAME_LEN, max = crate::config::MAX_FRAME_LEN)]
+    FrameCap(u32),
+    /// The backoff floor is above its ceiling.
+    #[error("redial_backoff_min must not exceed redial_backoff_max")]
+    BackoffRange,
+}
+
+/// Why a handshake failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The socket failed.
+    #[error("i/o error during handshake: {0}")]
+    Io(#[from] io::Error),
+    /// The handshake did not finish within `Config::handshake_timeout`.
+    #[error("handshake did not finish in time")]
+    Timeout,
+    /// The peer closed the stream before the handshake finished.
+    #[error("peer closed the connection during the handshake")]
+    Closed,
+    /// The peer sent bytes that are not a frame.
+    #[error("bad frame during handshake: {0}")]
+    Frame(#[from] FrameError),
+    /// The peer sent a frame that is not a valid message.
+    #[error("bad message during handshake: {0}")]
+    Decode(#[from] DecodeError),
+    /// The peer sent a valid message that has no place in the handshake.
+    #[error("unexpected {0:?} message during handshake")]
+    Unexpected(MessageType),
+    /// The peer refused our hello.
+    #[error("peer rejected the handshake: {0}")]
+    Rejected(Reason),
+    /// We refused the peer's hello (the reason was sent to it).
+    #[error("refused the peer's handshake: {0}")]
+    Refused(Reason),
+}
+
+impl HandshakeError {
+    /// The reason code this failure is reported under.
+    pub fn reason(&self) -> Reason {
+        match self {
+            HandshakeError::Timeout => Reason::HandshakeTimeout,
+            HandshakeError::Frame(FrameError::TooLarge { .. }) => Reason::FrameTooLarge,
+            HandshakeError::Decode(DecodeError::UnsupportedVersion(_)) => {
+                Reason::UnsupportedVersion
+            }
+            HandshakeError::Rejected(r) | HandshakeError::Refused(r) => *r,
+            HandshakeError::Io(_) | HandshakeError::Closed => Reason::Shutdown,
+            _ => Reason::ProtocolViolation,
+        }
+    }
+}
+
+/// Why an outbound connection attempt failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// TCP connect did not finish within `Config::connect_timeout`.
+    #[error("connect timed out")]
+    Timeout,
+    /// TCP connect failed (refused, unreachable...).
+    #[error("connect failed: {0}")]
+    Io(#[from] io::Error),
+    /// The TCP connection opened but the handshake failed.
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+}
+
+/// Why an established connection ended.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// The peer said goodbye with this reason.
+    #[error("peer closed the connection: {0}")]
+    RemoteClosed(Reason),
+    /// We closed it with this reason (owner request, shutdown, duplicate...).
+    #[error("closed locally: {0}")]
+    LocalClosed(Reason),
+    /// The stream ended without a goodbye.
+    #[error("connection reset or closed by peer without goodbye")]
+    Eof,
+    /// The socket failed.
+    #[error("i/o error: {0}")]
+    Io(#[from] io::Error),
+    /// The peer sent bytes that are not a frame.
+    #[error("bad frame: {0}")]
+    Frame(#[from] FrameError),
+    /// The peer sent a frame that is not a valid message.
+    #[error("bad message: {0}")]
+    Decode(#[from] DecodeError),
+    /// The peer broke the protocol after the handshake.
+    #[error("protocol violation: {0}")]
+    Violation(#[from] ProtocolViolation),
+    /// Too many pongs were missed: the peer is silent or the path is dead.
+    #[error("peer missed {missed} pongs in a row")]
+    PingTimeout {
+        /// Consecutive missed pongs when the connection was declared dead.
+        missed: u32,
+    },
+    /// The outbound queue stayed full: the peer does not read.
+    #[error("outbound queue full: the peer does not read")]
+    SlowReader,
+}
+
+impl ConnectionError {
+    /// The reason code reported for this end (sent in our `Goodbye` where we
+    /// close, or received in theirs).
+    pub fn reason(&self) -> Reason {
+        match self {
+            ConnectionError::RemoteClosed(r) | ConnectionError::LocalClosed(r) => *r,
+            ConnectionError::Eof | ConnectionError::Io(_) => Reason::Shutdown,
+            ConnectionError::Frame(FrameError::TooLarge { .. }) => Reason::FrameTooLarge,
+            ConnectionError::Frame(_)
+            | ConnectionError::Decode(_)
+            | ConnectionError::Violation(_) => Reason::ProtocolViolation,
+            ConnectionError::PingTimeout { .. } => Reason::PingTimeout,
+            ConnectionError::SlowReader => Reason::SlowReader,
+        }
+    }
+
+    /// Whether the peer misbehaved (as opposed to a network or local cause).
+    pub fn is_misbehaviour(&self) -> bool {
+        matches!(
+            self,
+            ConnectionError::Frame(_) | ConnectionError::Decode(_) | ConnectionError::Violation(_)
+        )
+    }
+}
+
+/// A valid message that breaks the protocol's rules after the handshake.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolViolation {
+    /// A handshake message on an established connection.
+    #[error("handshake message {0:?} after the handshake")]
+    HandshakeAfterEstablished(MessageType),
+    /// A pong whose nonce we never sent.
+    #[error("pong with a nonce we never sent")]
+    UnsolicitedPong,
+    /// A second pong for a nonce already answered.
+    #[error("duplicate pong for an answered nonce")]
+    DuplicatePong,
+    /// A ping reusing a nonce the peer used recently.
+    #[error("ping reuses a recent nonce")]
+    DuplicatePingNonce,
+    /// More pings than `Config::max_pings_per_interval` in one interval.
+    #[error("ping flood: more pings than allowed per interval")]
+    PingFlood,
+}
+
+/// Why a message could not be queued for sending.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SendError {
+    /// No live connection to that peer.
+    #[error("peer is not connected")]
+    NotConnected,
+    /// The connection's outbound queue is full (`Config::send_queue_len`).
+    #[error("outbound queue is full")]
+    QueueFull,
+    /// The connection closed before the message was queued.
+    #[error("connection closed")]
+    Closed,
+    /// The payload does not fit in one frame under `Config::max_frame_len`.
+    #[error("payload of {len} bytes exceeds the frame cap")]
+    TooLarge {
+        /// Payload length.
+        len: usize,
+    },
+}

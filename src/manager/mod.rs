@@ -1,0 +1,5 @@
+//! `ConnectionManager`: identity, admission, tie-break, redial.
+
+mod policy;
+
+pub use policy::TieBreakPolicy;

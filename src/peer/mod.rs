@@ -1,0 +1,320 @@
+//! `PeerConnection`: one connection to one peer, inbound or outbound, with
+//! one code path after the handshake.
+//!
+//! [`PeerConnection::new_outbound`] dials and handshakes,
+//! [`PeerConnection::new_inbound`] handshakes an accepted stream; both yield
+//! the same type, and [`PeerConnection::start`] runs the same message loop
+//! for either. The loop owns the read half; a writer task owns the write
+//! half and drains one bounded queue, so every frame is written whole and
+//! only by it. This module must not decide anything about *other*
+//! connections: duplicates and limits belong to the manager.
+
+mod handshake;
+mod ping;
+mod run;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::config::Config;
+use crate::error::{ConnectError, ConnectionError, HandshakeError, SendError};
+use crate::id::{ConnectionDirection, ConnectionId, PeerId};
+use crate::transport::{Link, Transport};
+use crate::wire::{Hello, Message, Reason};
+
+pub use handshake::check_hello;
+pub use ping::{PingState, PongOutcome};
+pub(crate) use run::Outgoing;
+
+/// What every connection of one node shares: its settings, its own hello
+/// fields, and the source IP for dials.
+#[derive(Clone, Debug)]
+pub struct ConnectionContext {
+    /// Validated settings.
+    pub config: Arc<Config>,
+    /// Our hello: node id, network, listen port.
+    pub local: Hello,
+    /// Source IP for outbound connections (several nodes on one machine).
+    pub local_ip: Option<IpAddr>,
+}
+
+/// Facts about one established connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectionInfo {
+    /// This connection's id (its generation).
+    pub id: ConnectionId,
+    /// The peer's identity (its IP).
+    pub peer: PeerId,
+    /// Who dialled.
+    pub direction: ConnectionDirection,
+    /// Our socket address.
+    pub local_addr: SocketAddr,
+    /// The peer's socket address.
+    pub remote_addr: SocketAddr,
+    /// The peer's hello (node id, listen port).
+    pub remote: Hello,
+    /// When the handshake completed (virtual time under simulation).
+    pub established_at: Instant,
+}
+
+/// Something a running connection reports to its owner.
+#[derive(Debug)]
+pub struct ConnectionEvent {
+    /// Which connection.
+    pub id: ConnectionId,
+    /// Its peer.
+    pub peer: PeerId,
+    /// What happened.
+    pub kind: ConnectionEventKind,
+}
+
+/// The kinds of [`ConnectionEvent`].
+#[derive(Debug)]
+pub enum ConnectionEventKind {
+    /// An application payload arrived.
+    Message(Bytes),
+    /// A pong arrived: the measured round-trip time.
+    Rtt(Duration),
+    /// The connection ended; always the last event of a connection.
+    Closed(ConnectionError),
+}
+
+/// A handshaken connection, not yet running.
+pub struct PeerConnection<T: Transport> {
+    info: ConnectionInfo,
+    reader: T::Reader,
+    writer: T::Writer,
+    /// Bytes read past the handshake, handed to the message loop.
+    buf: BytesMut,
+    config: Arc<Config>,
+    rng: ChaCha8Rng,
+}
+
+impl<T: Transport> PeerConnection<T> {
+    /// Dials `addr` (bounded by `connect_timeout`) and runs the dialer's
+    /// handshake (bounded by `handshake_timeout`).
+    pub async fn new_outbound(
+        transport: &T,
+        addr: SocketAddr,
+        ctx: &ConnectionContext,
+        id: ConnectionId,
+        rng: ChaCha8Rng,
+    ) -> Result<Self, ConnectError> {
+        let config = &ctx.config;
+        let link = transport
+            .connect(addr, ctx.local_ip, config.connect_timeout)
+            .await?;
+        let Link {
+            mut reader,
+            mut writer,
+            local_addr,
+            remote_addr,
+        } = link;
+        let mut buf = BytesMut::new();
+        let shake = handshake::dial(
+            &mut reader,
+            &mut writer,
+            &mut buf,
+            &ctx.local,
+            config.max_frame_len,
+        );
+        let remote = match tokio::time::timeout(config.handshake_timeout, shake).await {
+            Ok(result) => result?,
+            Err(_) => {
+                handshake::write_close(&mut writer, Message::Goodbye(Reason::HandshakeTimeout))
+                    .await;
+                return Err(HandshakeError::Timeout.into());
+            }
+        };
+        Ok(Self::established(
+            id,
+            ConnectionDirection::Outbound,
+            remote,
+            (reader, writer, local_addr, remote_addr),
+            buf,
+            ctx,
+            rng,
+        ))
+    }
+
+    /// Runs the acceptor's handshake on an accepted stream (bounded by
+    /// `handshake_timeout`). `admit` sees the validated remote hello and may
+    /// refuse it with a reason, which is sent to the peer.
+    pub async fn new_inbound(
+        link: Link<T::Reader, T::Writer>,
+        ctx: &ConnectionContext,
+        id: ConnectionId,
+        rng: ChaCha8Rng,
+        admit: impl FnOnce(&Hello) -> Result<(), Reason>,
+    ) -> Result<Self, HandshakeError> {
+        let Link {
+            mut reader,
+            mut writer,
+            local_addr,
+            remote_addr,
+        } = link;
+        let config = &ctx.config;
+        let mut buf = BytesMut::new();
+        let shake = handshake::accept(
+            &mut reader,
+            &mut writer,
+            &mut buf,
+            &ctx.local,
+            config.max_frame_len,
+            admit,
+        );
+        let remote = match tokio::time::timeout(config.handshake_timeout, shake).await {
+            Ok(result) => result?,
+            Err(_) => {
+                let reject = Message::HelloReject(Reason::HandshakeTimeout);
+                handshake::write_close(&mut writer, reject).await;
+                return Err(HandshakeError::Timeout);
+            }
+        };
+        Ok(Self::established(
+            id,
+            ConnectionDirection::Inbound,
+            remote,
+            (reader, writer, local_addr, remote_addr),
+            buf,
+            ctx,
+            rng,
+        ))
+    }
+
+    fn established(
+        id: ConnectionId,
+        direction: ConnectionDirection,
+        remote: Hello,
+        (reader, writer, local_addr, remote_addr): (T::Reader, T::Writer, SocketAddr, SocketAddr),
+        buf: BytesMut,
+        ctx: &ConnectionContext,
+        rng: ChaCha8Rng,
+    ) -> Self {
+        PeerConnection {
+            info: ConnectionInfo {
+                id,
+                peer: PeerId::from_socket_addr(remote_addr),
+                direction,
+                local_addr,
+                remote_addr,
+                remote,
+                established_at: Instant::now(),
+            },
+            reader,
+            writer,
+            buf,
+            config: ctx.config.clone(),
+            rng,
+        }
+    }
+
+    /// Facts about this connection.
+    pub fn info(&self) -> &ConnectionInfo {
+        &self.info
+    }
+
+    /// Splits into a handle for the owner and the future that runs the
+    /// message loop; the caller spawns the future where it likes (a task
+    /// tracker, a `JoinSet`). Events, ending with `Closed`, go to `events`.
+    pub fn start(
+        self,
+        events: mpsc::Sender<ConnectionEvent>,
+    ) -> (
+        ConnectionHandle,
+        impl std::future::Future<Output = ()> + Send,
+    ) {
+        let (queue_tx, queue_rx) = mpsc::channel(self.config.send_queue_len);
+        let (close_tx, close_rx) = mpsc::channel(1);
+        let handle = ConnectionHandle {
+            info: Arc::new(self.info.clone()),
+            sender: ConnectionSender {
+                queue: queue_tx.clone(),
+                max_payload: self.config.max_frame_len as usize - 1,
+            },
+            close: close_tx,
+        };
+        let span = tracing::info_span!(
+            "conn",
+            peer = %self.info.peer,
+            direction = %self.info.direction,
+            conn_id = %self.info.id,
+        );
+        let fut = run::message_loop::<T>(self, queue_tx, queue_rx, close_rx, events);
+        (handle, fut.instrument(span))
+    }
+
+    /// [`PeerConnection::start`] on a fresh tokio task.
+    pub fn spawn(self, events: mpsc::Sender<ConnectionEvent>) -> ConnectionHandle {
+        let (handle, fut) = self.start(events);
+        tokio::spawn(fut);
+        handle
+    }
+}
+
+/// Queues messages on one connection; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct ConnectionSender {
+    queue: mpsc::Sender<Outgoing>,
+    max_payload: usize,
+}
+
+impl ConnectionSender {
+    /// Queues an application payload without waiting. Fails if the payload
+    /// exceeds the frame cap, the queue is full, or the connection closed.
+    pub fn send(&self, payload: Bytes) -> Result<(), SendError> {
+        if payload.len() > self.max_payload {
+            return Err(SendError::TooLarge { len: payload.len() });
+        }
+        self.queue
+            .try_send(Outgoing::App(payload))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
+                mpsc::error::TrySendError::Closed(_) => SendError::Closed,
+            })
+    }
+
+    /// Whether the connection's writer has stopped.
+    pub fn is_closed(&self) -> bool {
+        self.queue.is_closed()
+    }
+}
+
+/// The owner's handle on a running connection.
+#[derive(Clone, Debug)]
+pub struct ConnectionHandle {
+    info: Arc<ConnectionInfo>,
+    sender: ConnectionSender,
+    close: mpsc::Sender<Reason>,
+}
+
+impl ConnectionHandle {
+    /// Facts about the connection.
+    pub fn info(&self) -> &ConnectionInfo {
+        &self.info
+    }
+
+    /// A sender for application payloads.
+    pub fn sender(&self) -> &ConnectionSender {
+        &self.sender
+    }
+
+    /// Queues an application payload (see [`ConnectionSender::send`]).
+    pub fn send(&self, payload: Bytes) -> Result<(), SendError> {
+        self.sender.send(payload)
+    }
+
+    /// Asks the connection to close: it sends `Goodbye(reason)` after the
+    /// frames already queued, and reports `Closed(LocalClosed(reason))`. The
+    /// first request wins; later ones are ignored.
+    pub fn close(&self, reason: Reason) {
+        let _ = self.close.try_send(reason);
+    }
+}
