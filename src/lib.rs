@@ -25,6 +25,7 @@ pub mod error;
 pub mod id;
 pub mod manager;
 pub mod peer;
+pub mod registry;
 pub mod transport;
 pub mod wire;
 

@@ -1,5 +1,246 @@
-//! `ConnectionManager`: identity, admission, tie-break, redial.
+//! `ConnectionManager`: owns every connection of a node. Identity is the
+//! peer IP (one row per IP); slots are reserved before any handshake; two
+//! connections to one peer are resolved by a tie-break both ends compute
+//! alike; configured peers are redialled with backoff, one dial at a time.
+//!
+//! `table` holds the decisions (synchronous, takes `now`), `policy` the
+//! tie-break rules, `backoff` the redial delays, `driver` the one async task
+//! that carries them out, `events` and `snapshot` what the owner sees.
 
+mod backoff;
+mod driver;
+mod events;
 mod policy;
+mod snapshot;
+mod table;
 
-pub use policy::TieBreakPolicy;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use tokio::sync::{mpsc, Notify};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+pub use backoff::backoff_delay;
+pub use events::PeerEvent;
+pub use policy::{admits_inbound, may_dial, resolve, ConnectionView, Resolution, TieBreakPolicy};
+pub use snapshot::{ConnectionRow, ManagerStats, PeerCounters, PeerRow, PeerState, Snapshot};
+
+use crate::config::Config;
+use crate::error::{ConfigError, SendError};
+use crate::id::{NodeId, PeerId};
+use crate::peer::ConnectionContext;
+use crate::registry::{BroadcastReport, PeerConnectionRegistry};
+use crate::transport::{Listener, Transport};
+use crate::wire::{Hello, PROTOCOL_VERSION};
+use driver::{lock, Driver};
+use table::PeerTable;
+
+/// How to start a manager, beyond its [`Config`].
+#[derive(Clone, Debug, Default)]
+pub struct ManagerOptions {
+    /// Address to accept connections on; `None` for an outbound-only node.
+    pub listen: Option<SocketAddr>,
+    /// Source IP for outbound connections (several nodes on one machine);
+    /// also the node's own IP for [`TieBreakPolicy::HigherIpDials`].
+    pub local_ip: Option<IpAddr>,
+    /// Seed of every random choice (node id, nonces, jitter). `None` draws
+    /// it from the operating system: production. Set it in simulations.
+    pub seed: Option<u64>,
+    /// Peers to keep connected from the start.
+    pub peers: Vec<SocketAddr>,
+}
+
+/// Why a manager could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error("invalid config: {0}")]
+    Config(#[from] ConfigError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// A running connection manager; cheap to clone, every clone controls the
+/// same manager.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use peerlink::manager::{ConnectionManager, ManagerOptions, PeerEvent};
+/// use peerlink::transport::TcpTransport;
+/// use peerlink::Config;
+///
+/// let options = ManagerOptions {
+///     listen: Some("127.0.0.1:9000".parse()?),
+///     peers: vec!["127.0.0.2:9000".parse()?],
+///     ..ManagerOptions::default()
+/// };
+/// let (manager, mut events) =
+///     ConnectionManager::start(TcpTransport, Config::default(), options).await?;
+/// while let Some(event) = events.recv().await {
+///     match event {
+///         PeerEvent::Connected { peer, .. } => {
+///             manager.send(peer, bytes::Bytes::from_static(b"hello"))?;
+///         }
+///         PeerEvent::Message { peer, bytes, .. } => println!("{peer}: {bytes:?}"),
+///         _ => {}
+///     }
+/// }
+/// // The table, one row per peer IP, in a stable order:
+/// println!("{}", manager.snapshot());
+/// manager.shutdown().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ConnectionManager {
+    table: Arc<Mutex<PeerTable>>,
+    registry: PeerConnectionRegistry,
+    wake: Arc<Notify>,
+    shutdown: CancellationToken,
+    finished: CancellationToken,
+    node_id: NodeId,
+    listen_addr: Option<SocketAddr>,
+}
+
+impl ConnectionManager {
+    /// Validates `config`, binds the listener, and starts the manager task
+    /// on the current tokio runtime. Events arrive on the returned receiver,
+    /// which the owner must keep draining: it is bounded
+    /// (`Config::event_queue_len`) and a full queue slows the manager.
+    pub async fn start<T: Transport>(
+        transport: T,
+        config: Config,
+        options: ManagerOptions,
+    ) -> Result<(ConnectionManager, mpsc::Receiver<PeerEvent>), StartError> {
+        config.validate()?;
+        let config = Arc::new(config);
+        let listener = match options.listen {
+            Some(addr) => Some(
+                transport
+                    .bind(addr)
+                    .await
+                    .map_err(|source| StartError::Bind { addr, source })?,
+            ),
+            None => None,
+        };
+        let listen_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+        let mut rng = match options.seed {
+            Some(seed) => ChaCha8Rng::seed_from_u64(seed),
+            // The one place that reads OS entropy: production nodes only.
+            None => ChaCha8Rng::from_os_rng(),
+        };
+        let node_id = NodeId::random(&mut rng);
+        let mut conn_seed = [0u8; 32];
+        rng.fill_bytes(&mut conn_seed);
+        let table_rng = ChaCha8Rng::seed_from_u64(rng.next_u64());
+        let registry = PeerConnectionRegistry::default();
+        let own_ip = options.local_ip.or(listen_addr.map(|a| a.ip()));
+        let mut table =
+            PeerTable::new(config.clone(), node_id, own_ip, table_rng, registry.clone());
+        let now = Instant::now();
+        for peer in &options.peers {
+            table.add_peer(*peer, now);
+        }
+        let table = Arc::new(Mutex::new(table));
+        let (events_out, events) = mpsc::channel(config.event_queue_len);
+        let manager = ConnectionManager {
+            table: table.clone(),
+            registry,
+            wake: Arc::new(Notify::new()),
+            shutdown: CancellationToken::new(),
+            finished: CancellationToken::new(),
+            node_id,
+            listen_addr,
+        };
+        let local = Hello {
+            version: PROTOCOL_VERSION,
+            network_id: config.network_id,
+            node_id,
+            listen_port: listen_addr.map_or(0, |a| a.port()),
+        };
+        let driver = Driver {
+            transport,
+            listener,
+            ctx: ConnectionContext {
+                config,
+                local,
+                local_ip: options.local_ip,
+            },
+            table,
+            events_out,
+            wake: manager.wake.clone(),
+            shutdown: manager.shutdown.clone(),
+            finished: manager.finished.clone(),
+            conn_seed,
+        };
+        let span = tracing::info_span!("manager", node = %node_id);
+        tokio::spawn(tracing::Instrument::instrument(driver.run(), span));
+        Ok((manager, events))
+    }
+
+    /// This node's id (random per start, or drawn from the seed).
+    pub fn node_id(&self) -> NodeId {
+        self.node_id
+    }
+
+    /// The address the listener is bound to.
+    pub fn listen_addr(&self) -> Option<SocketAddr> {
+        self.listen_addr
+    }
+
+    /// Keeps `addr` connected from now on: dialled at once (unless already
+    /// connected), redialled with backoff after failures.
+    pub fn add_peer(&self, addr: SocketAddr) {
+        lock(&self.table).add_peer(addr, Instant::now());
+        self.wake.notify_one();
+    }
+
+    /// Stops keeping `peer` connected and closes its connections with
+    /// `Goodbye(shutdown)`. Returns whether the peer was known.
+    pub fn disconnect(&self, peer: PeerId) -> bool {
+        lock(&self.table).disconnect(peer)
+    }
+
+    /// Queues `payload` for `peer` on its active connection.
+    pub fn send(&self, peer: PeerId, payload: Bytes) -> Result<(), SendError> {
+        self.registry.send(peer, payload)
+    }
+
+    /// Queues `payload` for every connected peer.
+    pub fn broadcast(&self, payload: Bytes) -> BroadcastReport {
+        self.registry.broadcast(payload)
+    }
+
+    /// The registry: send and broadcast without the manager handle.
+    pub fn registry(&self) -> &PeerConnectionRegistry {
+        &self.registry
+    }
+
+    /// The peer table now, one row per peer IP in a stable order.
+    /// Synchronous, so a simulator can read it between steps.
+    pub fn snapshot(&self) -> Snapshot {
+        lock(&self.table).snapshot()
+    }
+
+    /// Closes every connection with `Goodbye(shutdown)`, stops accepting and
+    /// dialling, waits (bounded) for all connection tasks, and returns.
+    pub async fn shutdown(&self) {
+        self.shutdown.cancel();
+        self.finished.cancelled().await;
+    }
+
+    /// Whether the manager task has ended.
+    pub fn is_finished(&self) -> bool {
+        self.finished.is_cancelled()
+    }
+}

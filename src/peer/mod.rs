@@ -259,6 +259,16 @@ impl<T: Transport> PeerConnection<T> {
     }
 }
 
+/// Refuses an accepted stream before its handshake: best-effort
+/// `HelloReject(reason)`, then close.
+pub async fn reject_link<R, W>(link: Link<R, W>, reason: Reason)
+where
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let mut writer = link.writer;
+    handshake::write_close(&mut writer, Message::HelloReject(reason)).await;
+}
+
 /// Queues messages on one connection; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct ConnectionSender {
@@ -296,6 +306,26 @@ pub struct ConnectionHandle {
 }
 
 impl ConnectionHandle {
+    /// A handle with no connection behind it, for testing owners: returns
+    /// the receivers of its send queue and of its close requests.
+    #[cfg(test)]
+    pub(crate) fn detached(
+        info: ConnectionInfo,
+        queue_len: usize,
+    ) -> (Self, mpsc::Receiver<Outgoing>, mpsc::Receiver<Reason>) {
+        let (queue, queue_rx) = mpsc::channel(queue_len);
+        let (close, close_rx) = mpsc::channel(1);
+        let handle = ConnectionHandle {
+            info: Arc::new(info),
+            sender: ConnectionSender {
+                queue,
+                max_payload: 1024,
+            },
+            close,
+        };
+        (handle, queue_rx, close_rx)
+    }
+
     /// Facts about the connection.
     pub fn info(&self) -> &ConnectionInfo {
         &self.info

@@ -18,7 +18,7 @@ mod turmoil;
 
 pub use tcp::{TcpLinkListener, TcpTransport};
 #[cfg(feature = "turmoil")]
-pub use turmoil::{SimLinkListener, SimTransport};
+pub use turmoil::{SimLinkListener, SimReader, SimTransport, SimWriter, StreamTally};
 
 /// An open byte stream, already split into its two halves, with its
 /// addresses. Both halves are owned, so the reader and the writer of one
@@ -74,7 +74,7 @@ pub trait Transport: Clone + Send + Sync + 'static {
 }
 
 /// A bound listener that yields accepted streams.
-pub trait Listener: Send + 'static {
+pub trait Listener: Send + Sync + 'static {
     /// Read half of an accepted stream.
     type Reader: AsyncRead + Unpin + Send + 'static;
     /// Write half of an accepted stream.

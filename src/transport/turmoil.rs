@@ -3,39 +3,147 @@
 //! turmoil differences, handled here and nowhere else: a listener binds only
 //! the unspecified address or localhost, so a specific IP is bound as
 //! `0.0.0.0` on the same port (a simulated host has one IP anyway); an
-//! outbound stream cannot pick its source address, so `local_ip` is ignored
-//! (the host's IP is the source).
+//! outbound stream cannot pick its source address, so `local_ip` is ignored.
+//!
+//! turmoil 0.7 registers a stream socket before its SYN is answered and never
+//! removes it when the connect fails (refused, partitioned, or abandoned by a
+//! timeout), so `turmoil::established_tcp_stream_count_on` over-counts by one
+//! per failed connect. [`StreamTally`] counts both the streams this transport
+//! holds open and the connects that failed, so a simulator can check that
+//! `turmoil count == open + failed` exactly.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
 
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use turmoil::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use turmoil::net::{TcpListener, TcpStream};
 
 use super::{Link, Listener, Transport};
 
-/// turmoil's simulated TCP.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct SimTransport;
+/// turmoil's simulated TCP. Clones share one [`StreamTally`]; give each
+/// simulated host its own `SimTransport` to account per host.
+#[derive(Clone, Debug, Default)]
+pub struct SimTransport {
+    tally: Arc<StreamTally>,
+}
+
+/// Stream accounting of one [`SimTransport`] and its clones.
+#[derive(Debug, Default)]
+pub struct StreamTally {
+    open: AtomicUsize,
+    failed_connects: AtomicUsize,
+}
+
+impl StreamTally {
+    /// Streams currently held open (at least one half alive).
+    pub fn open_streams(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Connects that did not complete; turmoil keeps a socket for each.
+    pub fn failed_connects(&self) -> usize {
+        self.failed_connects.load(Ordering::Relaxed)
+    }
+}
+
+impl SimTransport {
+    /// A transport with a fresh tally.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// This transport's stream accounting.
+    pub fn tally(&self) -> Arc<StreamTally> {
+        self.tally.clone()
+    }
+
+    fn link_from(&self, stream: TcpStream) -> io::Result<Link<SimReader, SimWriter>> {
+        let local_addr = stream.local_addr()?;
+        let remote_addr = stream.peer_addr()?;
+        let (reader, writer) = stream.into_split();
+        self.tally.open.fetch_add(1, Ordering::Relaxed);
+        let guard = Arc::new(OpenGuard(self.tally.clone()));
+        Ok(Link {
+            reader: SimReader(reader, guard.clone()),
+            writer: SimWriter(writer, guard),
+            local_addr,
+            remote_addr,
+        })
+    }
+}
+
+/// Decrements the open count when both halves of a stream are gone.
+#[derive(Debug)]
+struct OpenGuard(Arc<StreamTally>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts a connect as failed unless it is disarmed by success; a connect
+/// future dropped by a timeout counts too.
+struct FailGuard<'a>(Option<&'a StreamTally>);
+
+impl Drop for FailGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(tally) = self.0 {
+            tally.failed_connects.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Read half of a simulated stream.
+#[derive(Debug)]
+pub struct SimReader(OwnedReadHalf, #[allow(dead_code)] Arc<OpenGuard>);
+
+/// Write half of a simulated stream.
+#[derive(Debug)]
+pub struct SimWriter(OwnedWriteHalf, #[allow(dead_code)] Arc<OpenGuard>);
+
+impl AsyncRead for SimReader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for SimWriter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
 
 /// A turmoil `TcpListener` yielding [`Link`]s.
-pub struct SimLinkListener(TcpListener);
-
-fn into_link(stream: TcpStream) -> io::Result<Link<OwnedReadHalf, OwnedWriteHalf>> {
-    let local_addr = stream.local_addr()?;
-    let remote_addr = stream.peer_addr()?;
-    let (reader, writer) = stream.into_split();
-    Ok(Link {
-        reader,
-        writer,
-        local_addr,
-        remote_addr,
-    })
+pub struct SimLinkListener {
+    listener: TcpListener,
+    transport: SimTransport,
 }
 
 impl Transport for SimTransport {
-    type Reader = OwnedReadHalf;
-    type Writer = OwnedWriteHalf;
+    type Reader = SimReader;
+    type Writer = SimWriter;
     type Listener = SimLinkListener;
 
     async fn bind(&self, addr: SocketAddr) -> io::Result<SimLinkListener> {
@@ -44,30 +152,34 @@ impl Transport for SimTransport {
         } else {
             IpAddr::V4(Ipv4Addr::UNSPECIFIED)
         };
-        Ok(SimLinkListener(
-            TcpListener::bind(SocketAddr::new(ip, addr.port())).await?,
-        ))
+        Ok(SimLinkListener {
+            listener: TcpListener::bind(SocketAddr::new(ip, addr.port())).await?,
+            transport: self.clone(),
+        })
     }
 
     async fn open(
         &self,
         addr: SocketAddr,
         _local_ip: Option<IpAddr>,
-    ) -> io::Result<Link<OwnedReadHalf, OwnedWriteHalf>> {
-        into_link(TcpStream::connect(addr).await?)
+    ) -> io::Result<Link<SimReader, SimWriter>> {
+        let mut guard = FailGuard(Some(&self.tally));
+        let stream = TcpStream::connect(addr).await?;
+        guard.0 = None;
+        self.link_from(stream)
     }
 }
 
 impl Listener for SimLinkListener {
-    type Reader = OwnedReadHalf;
-    type Writer = OwnedWriteHalf;
+    type Reader = SimReader;
+    type Writer = SimWriter;
 
-    async fn accept(&mut self) -> io::Result<Link<OwnedReadHalf, OwnedWriteHalf>> {
-        let (stream, _) = self.0.accept().await?;
-        into_link(stream)
+    async fn accept(&mut self) -> io::Result<Link<SimReader, SimWriter>> {
+        let (stream, _) = self.listener.accept().await?;
+        self.transport.link_from(stream)
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
+        self.listener.local_addr()
     }
 }

@@ -1,0 +1,579 @@
+//! `PeerTable`: the manager's synchronous core. One row per peer IP; every
+//! admission, tie-break, redial and cleanup decision is made here, from
+//! `now` passed in, with no I/O of its own beyond queueing a close on a
+//! connection handle. The async driver feeds it and carries out its actions.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand_chacha::ChaCha8Rng;
+use tokio::time::Instant;
+
+use super::backoff::backoff_delay;
+use super::events::PeerEvent;
+use super::policy::{admits_inbound, may_dial, resolve, ConnectionView, Resolution};
+use super::snapshot::{ConnectionRow, ManagerStats, PeerCounters, PeerRow, PeerState, Snapshot};
+use crate::config::Config;
+use crate::error::ConnectionError;
+use crate::id::{ConnectionDirection, ConnectionId, NodeId, PeerId};
+use crate::peer::{ConnectionHandle, ConnectionInfo};
+use crate::registry::PeerConnectionRegistry;
+use crate::wire::Reason;
+
+/// Something the driver must do after a decision.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// Dial `addr` as connection `id`.
+    Dial {
+        id: ConnectionId,
+        peer: PeerId,
+        addr: SocketAddr,
+    },
+    /// Deliver an event to the owner.
+    Emit(PeerEvent),
+}
+
+/// An established connection in a row.
+#[derive(Debug)]
+struct Live {
+    handle: ConnectionHandle,
+    /// Asked to close (lost a tie-break, or shutdown); its `Closed` is due.
+    closing: bool,
+}
+
+/// One peer's row.
+#[derive(Debug, Default)]
+struct Slot {
+    /// Where to dial it (configured, or learned from an inbound hello).
+    dial_addr: Option<SocketAddr>,
+    /// Keep it connected: redial after failures.
+    persistent: bool,
+    /// Its address led back to ourselves: never dial it again.
+    is_self: bool,
+    /// Established connections; more than one only transiently, or under
+    /// the keep-both comparison policy.
+    live: BTreeMap<ConnectionId, Live>,
+    /// The connection sends go to.
+    active: Option<ConnectionId>,
+    /// Handshakes in flight, by direction. The slot is reserved here before
+    /// any handshake byte is read.
+    pending: BTreeMap<ConnectionId, ConnectionDirection>,
+    /// When the next dial may start.
+    next_dial_at: Option<Instant>,
+    /// Consecutive failed attempts, for backoff.
+    failures: u32,
+    /// Consecutive "duplicate" goodbyes received with no connection left.
+    duplicate_strikes: u32,
+    last_rtt: Option<Duration>,
+    counters: PeerCounters,
+}
+
+impl Slot {
+    fn is_empty(&self) -> bool {
+        !self.persistent && !self.is_self && self.live.is_empty() && self.pending.is_empty()
+    }
+
+    fn state(&self) -> PeerState {
+        if self.active.is_some() {
+            PeerState::Connected
+        } else if self
+            .pending
+            .values()
+            .any(|d| *d == ConnectionDirection::Outbound)
+        {
+            PeerState::Dialing
+        } else if !self.pending.is_empty() {
+            PeerState::Handshaking
+        } else if self.next_dial_at.is_some() && (self.failures > 0 || self.duplicate_strikes > 0) {
+            PeerState::Backoff
+        } else {
+            PeerState::Idle
+        }
+    }
+}
+
+/// The manager's decisions over all peers.
+#[derive(Debug)]
+pub(crate) struct PeerTable {
+    config: Arc<Config>,
+    local: NodeId,
+    own_ip: Option<IpAddr>,
+    rng: ChaCha8Rng,
+    next_id: u64,
+    peers: BTreeMap<PeerId, Slot>,
+    /// Every pending or live connection id, to its peer.
+    index: BTreeMap<ConnectionId, PeerId>,
+    registry: PeerConnectionRegistry,
+    stats: ManagerStats,
+    shutting_down: bool,
+}
+
+impl PeerTable {
+    pub(crate) fn new(
+        config: Arc<Config>,
+        local: NodeId,
+        own_ip: Option<IpAddr>,
+        rng: ChaCha8Rng,
+        registry: PeerConnectionRegistry,
+    ) -> Self {
+        PeerTable {
+            config,
+            local,
+            own_ip,
+            rng,
+            next_id: 1,
+            peers: BTreeMap::new(),
+            index: BTreeMap::new(),
+            registry,
+            stats: ManagerStats::default(),
+            shutting_down: false,
+        }
+    }
+
+    fn allocate_id(&mut self) -> ConnectionId {
+        let id = ConnectionId(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    fn is_allowed(&self, ip: IpAddr) -> bool {
+        !self.config.deny.contains(&ip)
+            && (self.config.allow.is_empty() || self.config.allow.contains(&ip))
+    }
+
+    fn count(&self, direction: ConnectionDirection) -> usize {
+        let live = self.peers.values().flat_map(|s| s.live.values());
+        let live = live
+            .filter(|l| l.handle.info().direction == direction)
+            .count();
+        let pending = self.peers.values().flat_map(|s| s.pending.values());
+        live + pending.filter(|d| **d == direction).count()
+    }
+
+    fn pending_total(&self) -> usize {
+        self.peers.values().map(|s| s.pending.len()).sum()
+    }
+
+    /// Marks `addr` as a persistent peer: dialled now, redialled after
+    /// failures. Returns whether it was new.
+    pub(crate) fn add_peer(&mut self, addr: SocketAddr, now: Instant) -> bool {
+        // `now`: a new persistent peer is due at once.
+        let peer = PeerId::from_socket_addr(addr);
+        let slot = self.peers.entry(peer).or_default();
+        let was_persistent = slot.persistent;
+        slot.persistent = true;
+        slot.dial_addr = Some(addr);
+        if slot.next_dial_at.is_none() {
+            slot.next_dial_at = Some(now);
+        }
+        !was_persistent
+    }
+
+    /// Stops keeping `peer` connected and closes its connections.
+    pub(crate) fn disconnect(&mut self, peer: PeerId) -> bool {
+        let Some(slot) = self.peers.get_mut(&peer) else {
+            return false;
+        };
+        slot.persistent = false;
+        slot.next_dial_at = None;
+        for live in slot.live.values_mut() {
+            live.closing = true;
+            live.handle.close(Reason::Shutdown);
+        }
+        true
+    }
+
+    /// A TCP connection was accepted from `remote`: admit it to the
+    /// handshake or refuse it with a reason, before reading a byte.
+    pub(crate) fn on_accept(&mut self, remote: SocketAddr) -> Result<ConnectionId, Reason> {
+        let peer = PeerId::from_socket_addr(remote);
+        let refusal = if self.shutting_down {
+            Some(Reason::Shutdown)
+        } else if !self.is_allowed(peer.ip()) {
+            Some(Reason::Denied)
+        } else if self.pending_total() >= self.config.max_pending_handshakes {
+            Some(Reason::TooManyPending)
+        } else if self.count(ConnectionDirection::Inbound) >= self.config.max_inbound {
+            Some(Reason::TooManyInbound)
+        } else {
+            let slot = self.peers.get(&peer);
+            let inbound_pending = slot.is_some_and(|s| {
+                s.pending
+                    .values()
+                    .any(|d| *d == ConnectionDirection::Inbound)
+            });
+            let busy = slot.is_some_and(|s| !s.live.is_empty() || !s.pending.is_empty());
+            if inbound_pending {
+                Some(Reason::TooManyPending)
+            } else if !admits_inbound(self.config.tie_break, busy) {
+                Some(Reason::Duplicate)
+            } else {
+                None
+            }
+        };
+        if let Some(reason) = refusal {
+            self.stats.inbound_refused += 1;
+            self.stats.count_reason(reason);
+            return Err(reason);
+        }
+        let id = self.allocate_id();
+        self.peers
+            .entry(peer)
+            .or_default()
+            .pending
+            .insert(id, ConnectionDirection::Inbound);
+        self.index.insert(id, peer);
+        Ok(id)
+    }
+
+    /// The acceptor's last check, with the peer's hello in hand.
+    pub(crate) fn admit(&self, id: ConnectionId) -> Result<(), Reason> {
+        if self.shutting_down || !self.index.contains_key(&id) {
+            return Err(Reason::Shutdown);
+        }
+        Ok(())
+    }
+
+    /// A handshake (either direction) failed with `reason`.
+    /// `reason` is `None` when the transport failed (refused, timed out).
+    pub(crate) fn on_handshake_failed(
+        &mut self,
+        id: ConnectionId,
+        reason: Option<Reason>,
+        now: Instant,
+    ) {
+        let Some(peer) = self.index.remove(&id) else {
+            return;
+        };
+        self.stats.handshakes_failed += 1;
+        if let Some(reason) = reason {
+            self.stats.count_reason(reason);
+        }
+        let Some(slot) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let direction = slot.pending.remove(&id);
+        if direction == Some(ConnectionDirection::Outbound) {
+            slot.counters.dial_failures += 1;
+            if reason == Some(Reason::SelfConnection) {
+                slot.is_self = true;
+                slot.next_dial_at = None;
+            } else if slot.active.is_none() && slot.persistent {
+                slot.failures += 1;
+                let c = &self.config;
+                let delay = backoff_delay(
+                    c.redial_backoff_min,
+                    c.redial_backoff_max,
+                    slot.failures,
+                    &mut self.rng,
+                );
+                slot.next_dial_at = Some(now + delay);
+            }
+        }
+        if slot.is_empty() {
+            self.peers.remove(&peer);
+        }
+    }
+
+    /// A handshake succeeded and its connection is running: apply the
+    /// tie-break against any other connection to the same peer.
+    pub(crate) fn on_established(&mut self, handle: ConnectionHandle, actions: &mut Vec<Action>) {
+        let info = handle.info().clone();
+        let peer = info.peer;
+        self.index.insert(info.id, peer);
+        let slot = self.peers.entry(peer).or_default();
+        slot.pending.remove(&info.id);
+        slot.next_dial_at = None;
+        slot.counters.connections += 1;
+        self.stats.handshakes_ok += 1;
+        if slot.dial_addr.is_none() && info.remote.listen_port != 0 {
+            slot.dial_addr = Some(SocketAddr::new(peer.ip(), info.remote.listen_port));
+        }
+        if self.shutting_down {
+            handle.close(Reason::Shutdown);
+            slot.live.insert(
+                info.id,
+                Live {
+                    handle,
+                    closing: true,
+                },
+            );
+            return;
+        }
+        let new = view(&info);
+        let existing = slot
+            .active
+            .and_then(|id| slot.live.get(&id))
+            .map(|l| view(l.handle.info()));
+        let resolution = match existing {
+            None => Resolution::KeepNew,
+            Some(existing) => resolve(self.config.tie_break, self.local, &existing, &new),
+        };
+        tracing::debug!(%peer, conn_id = %info.id, ?resolution, "established");
+        match resolution {
+            Resolution::KeepExisting => {
+                handle.close(Reason::Duplicate);
+                slot.counters.duplicates_closed += 1;
+                self.stats.duplicates_resolved += 1;
+                slot.live.insert(
+                    info.id,
+                    Live {
+                        handle,
+                        closing: true,
+                    },
+                );
+            }
+            Resolution::KeepNew | Resolution::KeepBoth => {
+                if let (Resolution::KeepNew, Some(old)) = (resolution, existing) {
+                    if let Some(old) = slot.live.get_mut(&old.id) {
+                        old.closing = true;
+                        old.handle.close(Reason::Duplicate);
+                    }
+                    slot.counters.duplicates_closed += 1;
+                    self.stats.duplicates_resolved += 1;
+                }
+                self.registry.set(peer, handle.sender().clone());
+                slot.active = Some(info.id);
+                slot.live.insert(
+                    info.id,
+                    Live {
+                        handle,
+                        closing: false,
+                    },
+                );
+                actions.push(Action::Emit(PeerEvent::Connected {
+                    peer,
+                    conn_id: info.id,
+                    direction: info.direction,
+                    node_id: info.remote.node_id,
+                }));
+            }
+        }
+    }
+
+    /// Records a round-trip time measured on `id`.
+    pub(crate) fn on_rtt(&mut self, id: ConnectionId, rtt: Duration) -> Option<PeerId> {
+        let peer = *self.index.get(&id)?;
+        let slot = self.peers.get_mut(&peer)?;
+        if slot.active == Some(id) {
+            slot.last_rtt = Some(rtt);
+        }
+        Some(peer)
+    }
+
+    /// Connection `id` ended. Only that generation is removed: a stale
+    /// connection's cleanup never touches a newer one (origin bug #10).
+    pub(crate) fn on_closed(
+        &mut self,
+        id: ConnectionId,
+        error: &ConnectionError,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
+        let Some(peer) = self.index.remove(&id) else {
+            return;
+        };
+        let reason = error.reason();
+        self.stats.count_reason(reason);
+        let Some(slot) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let Some(closed) = slot.live.remove(&id) else {
+            return;
+        };
+        if slot.active != Some(id) {
+            // A loser of a tie-break, or a superseded connection: invisible.
+            if slot.is_empty() {
+                self.peers.remove(&peer);
+            }
+            return;
+        }
+        slot.counters.disconnects += 1;
+        // Under keep-both another connection may take over.
+        let next = slot.live.iter().rev().find(|(_, l)| !l.closing);
+        slot.active = next.map(|(id, _)| *id);
+        match next {
+            Some((_, l)) => {
+                let info = l.handle.info();
+                self.registry.set(peer, l.handle.sender().clone());
+                actions.push(Action::Emit(PeerEvent::Connected {
+                    peer,
+                    conn_id: info.id,
+                    direction: info.direction,
+                    node_id: info.remote.node_id,
+                }));
+                return;
+            }
+            None => self.registry.remove(peer),
+        }
+        actions.push(Action::Emit(PeerEvent::Disconnected {
+            peer,
+            conn_id: id,
+            reason,
+        }));
+        if slot.persistent && !self.shutting_down && !slot.is_self {
+            let lived = now - closed.handle.info().established_at;
+            let delay = self.redial_delay(peer, error, lived);
+            if let Some(slot) = self.peers.get_mut(&peer) {
+                slot.next_dial_at = Some(now + delay);
+            }
+        }
+        let slot_empty = self.peers.get(&peer).is_some_and(Slot::is_empty);
+        if slot_empty {
+            self.peers.remove(&peer);
+        }
+    }
+
+    /// How long to wait before redialling a persistent peer whose only
+    /// connection just ended.
+    fn redial_delay(&mut self, peer: PeerId, error: &ConnectionError, lived: Duration) -> Duration {
+        let c = self.config.clone();
+        let Some(slot) = self.peers.get_mut(&peer) else {
+            return c.redial_backoff_min;
+        };
+        if matches!(error, ConnectionError::RemoteClosed(Reason::Duplicate)) {
+            // The peer kept another connection to us that we do not have;
+            // the first time, give its winner one handshake time to arrive
+            // without counting a failure.
+            slot.duplicate_strikes += 1;
+            if slot.duplicate_strikes == 1 {
+                return c.handshake_timeout;
+            }
+        } else {
+            slot.duplicate_strikes = 0;
+        }
+        // A connection that held for a ping interval was healthy: start the
+        // backoff afresh. One that died young counts as another failure.
+        slot.failures = if lived >= c.ping_interval {
+            1
+        } else {
+            slot.failures + 1
+        };
+        backoff_delay(
+            c.redial_backoff_min,
+            c.redial_backoff_max,
+            slot.failures,
+            &mut self.rng,
+        )
+    }
+
+    /// Starts the dials that are due, within the limits.
+    pub(crate) fn poll(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        if self.shutting_down {
+            return;
+        }
+        let due: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(peer, slot)| self.is_dialable(**peer, slot) && slot.next_dial_at <= Some(now))
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in due {
+            if self.count(ConnectionDirection::Outbound) >= self.config.max_outbound
+                || self.pending_total() >= self.config.max_pending_handshakes
+            {
+                break;
+            }
+            let id = self.allocate_id();
+            let Some(slot) = self.peers.get_mut(&peer) else {
+                continue;
+            };
+            let Some(addr) = slot.dial_addr else {
+                continue;
+            };
+            slot.pending.insert(id, ConnectionDirection::Outbound);
+            slot.next_dial_at = None;
+            slot.counters.dials += 1;
+            self.index.insert(id, peer);
+            actions.push(Action::Dial { id, peer, addr });
+        }
+    }
+
+    fn is_dialable(&self, peer: PeerId, slot: &Slot) -> bool {
+        slot.persistent
+            && !slot.is_self
+            && slot.active.is_none()
+            && slot.pending.is_empty()
+            && slot.next_dial_at.is_some()
+            && slot.dial_addr.is_some()
+            && self.is_allowed(peer.ip())
+            && may_dial(self.config.tie_break, self.own_ip, peer.ip())
+    }
+
+    /// The earliest instant at which [`PeerTable::poll`] may dial.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.peers
+            .iter()
+            .filter(|(peer, slot)| self.is_dialable(**peer, slot))
+            .filter_map(|(_, slot)| slot.next_dial_at)
+            .min()
+    }
+
+    /// Stops admitting and dialling, and asks every connection to close.
+    pub(crate) fn shutdown(&mut self) {
+        self.shutting_down = true;
+        for slot in self.peers.values_mut() {
+            slot.next_dial_at = None;
+            for live in slot.live.values_mut() {
+                live.closing = true;
+                live.handle.close(Reason::Shutdown);
+            }
+        }
+    }
+
+    /// Whether any connection is still running.
+    pub(crate) fn has_live(&self) -> bool {
+        self.peers.values().any(|s| !s.live.is_empty())
+    }
+
+    /// The peer table in peer order.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let peers = self
+            .peers
+            .iter()
+            .map(|(peer, slot)| PeerRow {
+                peer: *peer,
+                state: slot.state(),
+                persistent: slot.persistent,
+                active: slot.active,
+                connections: slot
+                    .live
+                    .iter()
+                    .map(|(id, l)| {
+                        let info = l.handle.info();
+                        ConnectionRow {
+                            id: *id,
+                            direction: info.direction,
+                            local_addr: info.local_addr,
+                            remote_addr: info.remote_addr,
+                            remote_node: info.remote.node_id,
+                            closing: l.closing,
+                        }
+                    })
+                    .collect(),
+                pending: slot.pending.len(),
+                last_rtt: slot.last_rtt,
+                counters: slot.counters.clone(),
+            })
+            .collect();
+        Snapshot {
+            node_id: self.local,
+            peers,
+            stats: self.stats.clone(),
+        }
+    }
+}
+
+fn view(info: &ConnectionInfo) -> ConnectionView {
+    ConnectionView {
+        id: info.id,
+        direction: info.direction,
+        remote_node: info.remote.node_id,
+    }
+}
+
+#[cfg(test)]
+#[path = "table_tests.rs"]
+mod tests;
