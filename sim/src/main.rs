@@ -1,7 +1,10 @@
-//! `peerlink-sim`: the deterministic testbed's command line (scenarios land
-//! with the simulator issue; this skeleton only proves the crate links).
+//! `peerlink-sim`: the testbed's command line. `run` sweeps scenarios over
+//! seeds, `replay` prints one run's trace, `catalog` runs the bug catalog,
+//! `check-determinism` proves seeds replay identically. Exit 0: all passed;
+//! 1: an invariant broke; 2: bad arguments.
+
+mod cli;
 
 fn main() {
-    eprintln!("peerlink-sim: no scenarios are implemented yet");
-    std::process::exit(2);
+    std::process::exit(cli::main());
 }

@@ -47,6 +47,9 @@ pub struct PeerCounters {
     pub connections: u64,
     /// Connections closed as duplicates by the tie-break.
     pub duplicates_closed: u64,
+    /// Established connections that have ended (losers of a tie-break
+    /// included): `connections - closed` is the number open right now.
+    pub closed: u64,
     /// Times the peer went from connected to not connected.
     pub disconnects: u64,
 }

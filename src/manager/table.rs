@@ -383,6 +383,7 @@ impl PeerTable {
         let Some(closed) = slot.live.remove(&id) else {
             return;
         };
+        slot.counters.closed += 1;
         if slot.active != Some(id) {
             // A loser of a tie-break, or a superseded connection: invisible.
             if slot.is_empty() {

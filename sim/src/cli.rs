@@ -1,0 +1,485 @@
+//! Argument parsing and the subcommands.
+
+use std::process::Command;
+
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use peerlink_sim::model::all_models;
+use peerlink_sim::runner::{run, RunOptions, RunReport};
+use peerlink_sim::scenario::Scenario;
+use peerlink_sim::scenarios::{all_scenarios, scenario_by_name};
+use peerlink_sim::sweep::sweep;
+use peerlink_sim::wallclock::Stopwatch;
+use peerlink_sim::{catalog, trace};
+
+/// Deterministic simulation testbed for peerlink.
+#[derive(Parser)]
+#[command(name = "peerlink-sim", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// List scenarios and policies, one line each.
+    List,
+    /// Run scenarios over a range of seeds and check every invariant.
+    Run {
+        /// A scenario name, or `all`.
+        #[arg(default_value = "all")]
+        scenario: String,
+        /// `N` (seeds 0..N) or `A..B` (seeds A to B-1).
+        #[arg(long, default_value = "20")]
+        seeds: String,
+        /// Worker threads (default: all cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+        /// One JSON object per scenario instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Run every node under this tie-break policy or legacy model.
+        #[arg(long)]
+        policy: Option<String>,
+    },
+    /// Run one seed and print its trace hash (and trace, with --trace).
+    Replay {
+        /// Scenario name.
+        scenario: String,
+        /// The seed.
+        #[arg(long)]
+        seed: u64,
+        /// Print every trace line.
+        #[arg(long)]
+        trace: bool,
+        /// Run every node under this tie-break policy or legacy model.
+        #[arg(long)]
+        policy: Option<String>,
+    },
+    /// Run the bug catalog live: each naive design on its seed, ours on a sweep.
+    Catalog {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Seeds for our default's sweep.
+        #[arg(long, default_value = "20")]
+        seeds: String,
+        /// Worker threads.
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
+    /// Run seeds twice in-process and once in a second process; any trace
+    /// difference is reported with its first differing event.
+    CheckDeterminism {
+        /// A scenario name, or `all`.
+        #[arg(default_value = "random-faults")]
+        scenario: String,
+        /// `N` or `A..B`.
+        #[arg(long, default_value = "20")]
+        seeds: String,
+        /// Print only the trace hash (used by the second process).
+        #[arg(long, hide = true)]
+        hash_only_seed: Option<u64>,
+    },
+}
+
+/// Bad arguments: message and exit 2.
+fn usage(msg: impl std::fmt::Display) -> i32 {
+    eprintln!("peerlink-sim: {msg}");
+    2
+}
+
+/// Parses `N` or `A..B`.
+pub fn parse_seeds(s: &str) -> Result<Vec<u64>, String> {
+    let bad = || format!("bad seed range `{s}`: expected N (N > 0) or A..B (A < B)");
+    let (a, b) = match s.split_once("..") {
+        Some((a, b)) => (
+            a.trim().parse().map_err(|_| bad())?,
+            b.trim().parse().map_err(|_| bad())?,
+        ),
+        None => (0, s.trim().parse::<u64>().map_err(|_| bad())?),
+    };
+    if a >= b {
+        return Err(bad());
+    }
+    Ok((a..b).collect())
+}
+
+fn jobs(j: Option<usize>) -> usize {
+    j.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
+fn scenarios_named(name: &str) -> Result<Vec<Scenario>, String> {
+    if name == "all" {
+        return Ok(all_scenarios());
+    }
+    scenario_by_name(name)
+        .map(|s| vec![s])
+        .ok_or_else(|| format!("unknown scenario `{name}` (see `peerlink-sim list`)"))
+}
+
+fn check_policy(policy: &Option<String>) -> Result<(), String> {
+    match policy {
+        Some(p) if !all_models().iter().any(|m| m.name() == *p) => Err(format!(
+            "unknown policy or model `{p}` (see `peerlink-sim list`)"
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn progress(len: usize) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:20} [{bar:30}] {pos}/{len} seeds {elapsed}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match cli.command {
+        Cmd::List => list(),
+        Cmd::Run {
+            scenario,
+            seeds,
+            jobs: j,
+            json,
+            policy,
+        } => {
+            let (scenarios, seeds) = match (scenarios_named(&scenario), parse_seeds(&seeds)) {
+                (Ok(s), Ok(seeds)) => (s, seeds),
+                (Err(e), _) | (_, Err(e)) => return usage(e),
+            };
+            if let Err(e) = check_policy(&policy) {
+                return usage(e);
+            }
+            run_sweeps(&scenarios, &seeds, jobs(j), json, policy)
+        }
+        Cmd::Replay {
+            scenario,
+            seed,
+            trace,
+            policy,
+        } => {
+            let Some(s) = scenario_by_name(&scenario) else {
+                return usage(format!(
+                    "unknown scenario `{scenario}` (see `peerlink-sim list`)"
+                ));
+            };
+            if let Err(e) = check_policy(&policy) {
+                return usage(e);
+            }
+            replay(&s, seed, trace, policy)
+        }
+        Cmd::Catalog {
+            json,
+            seeds,
+            jobs: j,
+        } => match parse_seeds(&seeds) {
+            Ok(seeds) => run_catalog(&seeds, jobs(j), json),
+            Err(e) => usage(e),
+        },
+        Cmd::CheckDeterminism {
+            scenario,
+            seeds,
+            hash_only_seed,
+        } => {
+            let (scenarios, seeds) = match (scenarios_named(&scenario), parse_seeds(&seeds)) {
+                (Ok(s), Ok(seeds)) => (s, seeds),
+                (Err(e), _) | (_, Err(e)) => return usage(e),
+            };
+            if let Some(seed) = hash_only_seed {
+                return print_hash_only(&scenarios, seed);
+            }
+            check_determinism(&scenarios, &seeds)
+        }
+    }
+}
+
+fn list() -> i32 {
+    println!("scenarios:");
+    for s in all_scenarios() {
+        println!("  {:<20} {} nodes  {}", s.name, s.nodes, s.summary);
+    }
+    println!("policies and models (--policy):");
+    for m in all_models() {
+        println!("  {:<20} {}", m.name(), m.describe());
+    }
+    0
+}
+
+fn run_sweeps(
+    scenarios: &[Scenario],
+    seeds: &[u64],
+    jobs: usize,
+    json: bool,
+    policy: Option<String>,
+) -> i32 {
+    let options = RunOptions {
+        keep_trace: false,
+        model: policy,
+    };
+    let mut failed_any = false;
+    if !json {
+        println!(
+            "{:<20} {:<16} {:>6} {:>6} {:>6} {:>10} {:>12}",
+            "scenario", "policy", "seeds", "passed", "failed", "first-fail", "sim-s/wall-s"
+        );
+    }
+    for scenario in scenarios {
+        let bar = progress(seeds.len());
+        bar.set_message(scenario.name.clone());
+        let watch = Stopwatch::start();
+        let reports = match sweep(scenario, seeds, jobs, &options, &bar) {
+            Ok(r) => r,
+            Err(e) => return usage(e),
+        };
+        bar.finish_and_clear();
+        let wall = watch.secs();
+        let failed: Vec<&RunReport> = reports.iter().filter(|r| r.violation.is_some()).collect();
+        failed_any |= !failed.is_empty();
+        let sim_secs: f64 = reports.iter().map(|r| r.sim_time.as_secs_f64()).sum();
+        let speed = if wall > 0.0 { sim_secs / wall } else { 0.0 };
+        let model = reports
+            .first()
+            .map_or(scenario.model.clone(), |r| r.model.clone());
+        if json {
+            let obj = serde_json::json!({
+                "scenario": scenario.name,
+                "policy": model,
+                "seeds": seeds.len(),
+                "passed": reports.len() - failed.len(),
+                "failed": failed.iter().map(|r| r.seed).collect::<Vec<_>>(),
+                "sim_secs_per_wall_sec": (speed * 10.0).round() / 10.0,
+                "seeds_per_wall_sec": ((seeds.len() as f64 / wall.max(1e-9)) * 100.0).round() / 100.0,
+            });
+            println!("{obj}");
+        } else {
+            let first = failed
+                .first()
+                .map_or("-".to_string(), |r| r.seed.to_string());
+            println!(
+                "{:<20} {:<16} {:>6} {:>6} {:>6} {:>10} {:>12.0}",
+                scenario.name,
+                model,
+                seeds.len(),
+                reports.len() - failed.len(),
+                failed.len(),
+                first,
+                speed
+            );
+        }
+        if let Some(r) = failed.first() {
+            if let Some(v) = &r.violation {
+                eprintln!("  seed {}: {v}\n  replay: {}", r.seed, r.replay_command());
+            }
+        }
+    }
+    i32::from(failed_any)
+}
+
+fn replay(scenario: &Scenario, seed: u64, show_trace: bool, policy: Option<String>) -> i32 {
+    let options = RunOptions {
+        keep_trace: show_trace,
+        model: policy,
+    };
+    let report = match run(scenario, seed, &options) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
+    for line in &report.trace {
+        println!("{line}");
+    }
+    println!(
+        "scenario={} policy={} seed={} events={} sim_time={:.3}s trace_sha256={}",
+        report.scenario,
+        report.model,
+        report.seed,
+        report.events,
+        report.sim_time.as_secs_f64(),
+        report.trace_hash
+    );
+    match &report.violation {
+        Some(v) => {
+            println!("FAIL {v}");
+            1
+        }
+        None => {
+            println!("PASS");
+            0
+        }
+    }
+}
+
+fn run_catalog(seeds: &[u64], jobs: usize, json: bool) -> i32 {
+    let entries = catalog::entries();
+    let mut ok = true;
+    if !json {
+        println!(
+            "{:<6} {:<18} {:<22} {:>10} {:<26} {:>12}",
+            "bug", "scenario", "naive", "naive-seed", "naive-broke", "ours"
+        );
+    }
+    for entry in entries {
+        let Some(scenario) = scenario_by_name(&entry.scenario) else {
+            return usage(format!("catalog names unknown scenario {}", entry.scenario));
+        };
+        let naive_opts = RunOptions {
+            keep_trace: false,
+            model: Some(entry.naive.to_string()),
+        };
+        let naive = match run(&scenario, entry.naive_seed, &naive_opts) {
+            Ok(r) => r,
+            Err(e) => return usage(e),
+        };
+        let broke = naive
+            .violation
+            .as_ref()
+            .map(|v| v.invariant)
+            .unwrap_or("nothing");
+        let naive_ok = broke == entry.invariant;
+        let ours_opts = RunOptions {
+            keep_trace: false,
+            model: Some("node-id".into()),
+        };
+        let reports = match sweep(&scenario, seeds, jobs, &ours_opts, &ProgressBar::hidden()) {
+            Ok(r) => r,
+            Err(e) => return usage(e),
+        };
+        let ours_failed: Vec<u64> = reports
+            .iter()
+            .filter(|r| r.violation.is_some())
+            .map(|r| r.seed)
+            .collect();
+        ok &= naive_ok && ours_failed.is_empty();
+        if json {
+            let obj = serde_json::json!({
+                "bug": entry.bug,
+                "title": entry.title,
+                "scenario": entry.scenario,
+                "naive": entry.naive,
+                "naive_seed": entry.naive_seed,
+                "naive_broke": broke,
+                "naive_expected": entry.invariant,
+                "naive_detail": naive.violation.as_ref().map(|v| v.to_string()),
+                "ours_seeds": seeds.len(),
+                "ours_failed": ours_failed,
+            });
+            println!("{obj}");
+        } else {
+            let ours = format!("{}/{} pass", seeds.len() - ours_failed.len(), seeds.len());
+            let mark = if naive_ok {
+                broke.to_string()
+            } else {
+                format!("{broke} (expected {})", entry.invariant)
+            };
+            println!(
+                "#{:<5} {:<18} {:<22} {:>10} {:<26} {:>12}",
+                entry.bug, entry.scenario, entry.naive, entry.naive_seed, mark, ours
+            );
+        }
+    }
+    i32::from(!ok)
+}
+
+fn print_hash_only(scenarios: &[Scenario], seed: u64) -> i32 {
+    for s in scenarios {
+        match run(s, seed, &RunOptions::default()) {
+            Ok(r) => println!("{} {} {}", s.name, seed, r.trace_hash),
+            Err(e) => return usage(e),
+        }
+    }
+    0
+}
+
+fn check_determinism(scenarios: &[Scenario], seeds: &[u64]) -> i32 {
+    let exe = std::env::current_exe().ok();
+    let mut mismatches = 0;
+    for s in scenarios {
+        for &seed in seeds {
+            let keep = RunOptions {
+                keep_trace: true,
+                model: None,
+            };
+            let (Ok(a), Ok(b)) = (run(s, seed, &keep), run(s, seed, &keep)) else {
+                return usage("scenario failed to start");
+            };
+            let other = exe.as_ref().and_then(|exe| {
+                let out = Command::new(exe)
+                    .args([
+                        "check-determinism",
+                        &s.name,
+                        "--seeds",
+                        "1",
+                        "--hash-only-seed",
+                        &seed.to_string(),
+                    ])
+                    .output()
+                    .ok()?;
+                let text = String::from_utf8_lossy(&out.stdout).to_string();
+                text.split_whitespace().nth(2).map(str::to_string)
+            });
+            let mut same = a.trace_hash == b.trace_hash;
+            if !same {
+                report_first_difference(s, seed, &a.trace, &b.trace);
+            }
+            match other {
+                Some(h) if h == a.trace_hash => {}
+                Some(h) => {
+                    same = false;
+                    println!(
+                        "{} seed {seed}: second process hash {h} != {}",
+                        s.name, a.trace_hash
+                    );
+                }
+                None => {
+                    same = false;
+                    println!("{} seed {seed}: second process gave no hash", s.name);
+                }
+            }
+            if same {
+                println!(
+                    "{} seed {seed}: identical ({} events, {})",
+                    s.name,
+                    a.events,
+                    &a.trace_hash[..16]
+                );
+            } else {
+                mismatches += 1;
+            }
+        }
+    }
+    println!(
+        "{} passed, {} failed",
+        scenarios.len() * seeds.len() - mismatches,
+        mismatches
+    );
+    i32::from(mismatches > 0)
+}
+
+fn report_first_difference(s: &Scenario, seed: u64, a: &[String], b: &[String]) {
+    let i = a
+        .iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
+    println!("{} seed {seed}: traces differ at event {i}", s.name);
+    println!(
+        "  first run : {}",
+        a.get(i).map_or("<end of trace>", String::as_str)
+    );
+    println!(
+        "  second run: {}",
+        b.get(i).map_or("<end of trace>", String::as_str)
+    );
+    let _ = trace::set_runner_time;
+}

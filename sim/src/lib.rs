@@ -1,0 +1,34 @@
+//! peerlink-sim: the deterministic testbed. One seed determines a whole run
+//! (start times, latencies, faults, scheduling); a failing seed replays
+//! byte-for-byte with `peerlink-sim replay`.
+//!
+//! # Layout
+//!
+//! - [`scenario`]: scenarios as data, and the builder.
+//! - [`faults`]: fault kinds and the seeded fault generator.
+//! - [`scenarios`]: the built-in scenarios by name.
+//! - [`model`]: what runs in a host: peerlink under a policy, or a legacy model.
+//! - [`legacy`]: small models of the origin project's buggy designs.
+//! - [`catalog`]: the bug catalog (origin bug → scenario, naive model, seed).
+//! - [`runner`]: one seed of one scenario, with invariants at every checkpoint.
+//! - [`invariants`]: the checks and their `Violation`s.
+//! - [`trace`]: the canonical event trace and its SHA-256.
+//! - [`view`]: the node table shape invariants read.
+//! - [`sweep`]: many seeds across threads.
+//! - [`wallclock`]: the one wall clock, for speed reports only.
+
+pub mod catalog;
+pub mod faults;
+pub mod invariants;
+pub mod legacy;
+pub mod model;
+pub mod runner;
+pub mod scenario;
+pub mod scenarios;
+pub mod sweep;
+pub mod trace;
+pub mod view;
+pub mod wallclock;
+
+pub use runner::{run, RunOptions, RunReport};
+pub use scenario::Scenario;

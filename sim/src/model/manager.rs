@@ -1,0 +1,92 @@
+//! peerlink's own `ConnectionManager` as a simulated node.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use peerlink::manager::{ConnectionManager, ManagerOptions, PeerState, TieBreakPolicy};
+use peerlink::Config;
+
+use super::{HostCtx, NodeFuture, NodeModel, Observe};
+use crate::view::{ConnView, NodeView, PeerView};
+
+/// Our manager under a tie-break policy (`node-id` is the default; the
+/// others are comparison policies).
+pub struct ManagerModel(pub TieBreakPolicy);
+
+impl NodeModel for ManagerModel {
+    fn name(&self) -> String {
+        self.0.name().to_string()
+    }
+
+    fn describe(&self) -> String {
+        match self.0 {
+            TieBreakPolicy::NodeId => {
+                "peerlink, default policy: larger node id keeps its outbound".into()
+            }
+            p => format!("peerlink with comparison policy {}", p.name()),
+        }
+    }
+
+    fn start(&self, ctx: HostCtx) -> NodeFuture {
+        let policy = self.0;
+        Box::pin(async move {
+            let config = Config {
+                tie_break: policy,
+                ..ctx.config
+            };
+            let options = ManagerOptions {
+                listen: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), ctx.port)),
+                local_ip: Some(ctx.ip),
+                seed: Some(ctx.seed),
+                peers: ctx.peers,
+            };
+            let (manager, mut events) =
+                ConnectionManager::start(ctx.transport, config, options).await?;
+            *ctx.slot.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Arc::new(ManagerNode(manager)));
+            while events.recv().await.is_some() {}
+            Ok(())
+        })
+    }
+}
+
+struct ManagerNode(ConnectionManager);
+
+impl Observe for ManagerNode {
+    fn view(&self) -> NodeView {
+        let snap = self.0.snapshot();
+        let peers = snap
+            .peers
+            .iter()
+            .map(|row| {
+                let conns: Vec<ConnView> = row
+                    .connections
+                    .iter()
+                    .map(|c| ConnView {
+                        local_addr: c.local_addr,
+                        remote_addr: c.remote_addr,
+                        direction: c.direction,
+                        closing: c.closing,
+                    })
+                    .collect();
+                let active = row.active.and_then(|id| {
+                    let pos = row.connections.iter().position(|c| c.id == id)?;
+                    conns.get(pos).cloned()
+                });
+                PeerView {
+                    key: row.peer.to_string(),
+                    ip: row.peer.ip(),
+                    connected: row.state == PeerState::Connected,
+                    active,
+                    connections: conns,
+                    pending: row.pending,
+                    dials: row.counters.dials,
+                    established: row.counters.connections,
+                    closed: row.counters.closed,
+                    disconnects: row.counters.disconnects,
+                }
+            })
+            .collect();
+        NodeView { peers }
+    }
+}

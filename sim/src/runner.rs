@@ -1,0 +1,353 @@
+//! `run`: one seed of one scenario, start to end, deterministically. Builds
+//! the turmoil sim from the scenario and seed, starts a host per node,
+//! applies the fault schedule, checks invariants at every checkpoint, and
+//! returns the first violation (if any) with the trace's fingerprint.
+
+use std::collections::BTreeSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use peerlink::transport::{SimTransport, StreamTally};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tracing_subscriber::layer::SubscriberExt;
+
+use crate::faults::{Fault, TimedFault};
+use crate::invariants::{Checker, Observed, Violation};
+use crate::model::{model_by_name, HostCtx, NodeModel, Slot};
+use crate::scenario::Scenario;
+use crate::trace::{set_runner_time, Trace, TraceLayer};
+
+/// The port every simulated node listens on.
+pub const PORT: u16 = 7000;
+
+/// How to run.
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// Keep the trace's lines (for `replay --trace`), not only its hash.
+    pub keep_trace: bool,
+    /// Run every node as this model instead of the scenario's.
+    pub model: Option<String>,
+}
+
+/// What one run did.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    /// Scenario name.
+    pub scenario: String,
+    /// Model every node ran.
+    pub model: String,
+    /// The seed.
+    pub seed: u64,
+    /// The first broken invariant, if any.
+    pub violation: Option<Violation>,
+    /// SHA-256 of the trace.
+    pub trace_hash: String,
+    /// Trace lines, when kept.
+    pub trace: Vec<String>,
+    /// Events in the trace.
+    pub events: usize,
+    /// Simulated time covered.
+    pub sim_time: Duration,
+}
+
+impl RunReport {
+    /// The command that replays this run.
+    pub fn replay_command(&self) -> String {
+        format!(
+            "peerlink-sim replay {} --seed {} --policy {} --trace",
+            self.scenario, self.seed, self.model
+        )
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RunError {
+    /// No model of that name.
+    UnknownModel(String),
+    /// A scenario with no nodes.
+    NoNodes,
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::UnknownModel(m) => {
+                write!(f, "unknown policy or model `{m}` (see `peerlink-sim list`)")
+            }
+            RunError::NoNodes => f.write_str("a scenario needs at least one node"),
+        }
+    }
+}
+
+/// Runs `scenario` on `seed`.
+pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunReport, RunError> {
+    let model_name = options
+        .model
+        .clone()
+        .unwrap_or_else(|| scenario.model.clone());
+    let model =
+        model_by_name(&model_name).ok_or_else(|| RunError::UnknownModel(model_name.clone()))?;
+    if scenario.nodes == 0 {
+        return Err(RunError::NoNodes);
+    }
+    let trace = Arc::new(Mutex::new(Trace::new(options.keep_trace)));
+    let subscriber = tracing_subscriber::registry().with(TraceLayer::new(trace.clone()));
+    let (violation, sim_time) =
+        tracing::subscriber::with_default(subscriber, || Run::new(scenario, seed, model).execute());
+    let trace = trace.lock().unwrap_or_else(PoisonError::into_inner);
+    Ok(RunReport {
+        scenario: scenario.name.clone(),
+        model: model_name,
+        seed,
+        violation,
+        trace_hash: trace.hash(),
+        trace: trace.lines().to_vec(),
+        events: trace.len(),
+        sim_time,
+    })
+}
+
+/// One host's bookkeeping.
+struct Host {
+    name: String,
+    slot: Slot,
+    tally: Arc<StreamTally>,
+    up: bool,
+}
+
+struct Run<'a> {
+    scenario: &'a Scenario,
+    sim: turmoil::Sim<'static>,
+    hosts: Vec<Host>,
+    faults: Vec<TimedFault>,
+    starts: Vec<Duration>,
+    probes: u64,
+}
+
+impl<'a> Run<'a> {
+    fn new(scenario: &'a Scenario, seed: u64, model: Arc<dyn NodeModel>) -> Run<'a> {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let starts = scenario.start_times(&mut rng);
+        let faults = scenario.fault_schedule(&mut rng);
+        let mut sim = turmoil::Builder::new()
+            .rng_seed(seed)
+            .enable_random_order()
+            .tick_duration(scenario.tick)
+            .min_message_latency(scenario.latency.0)
+            .max_message_latency(scenario.latency.1)
+            .simulation_duration(Duration::from_secs(365 * 86400))
+            .build();
+        let names: Vec<String> = (0..scenario.nodes).map(|i| format!("n{i}")).collect();
+        let mut hosts = Vec::new();
+        for (i, name) in names.iter().enumerate() {
+            let transport = SimTransport::new();
+            let slot: Slot = Arc::default();
+            hosts.push(Host {
+                name: name.clone(),
+                slot: slot.clone(),
+                tally: transport.tally(),
+                up: true,
+            });
+            let known: Vec<String> = (0..scenario.nodes)
+                .filter(|&j| scenario.knows.knows(i, j))
+                .map(|j| names[j].clone())
+                .collect();
+            let incarnation = Arc::new(AtomicU64::new(0));
+            let (model, config, start) = (model.clone(), scenario.config.clone(), starts[i]);
+            let name = name.clone();
+            sim.host(name.clone(), move || {
+                let run = incarnation.fetch_add(1, Ordering::Relaxed);
+                let ctx = HostCtx {
+                    name: name.clone(),
+                    ip: turmoil::lookup(name.as_str()),
+                    port: PORT,
+                    peers: known
+                        .iter()
+                        .map(|n| SocketAddr::new(turmoil::lookup(n.as_str()), PORT))
+                        .collect(),
+                    config: config.clone(),
+                    // A restart is a new process: new node id, new nonces.
+                    seed: seed ^ ((i as u64 + 1) << 32) ^ (run << 48),
+                    transport: transport.clone(),
+                    slot: slot.clone(),
+                };
+                let delay = if run == 0 { start } else { Duration::ZERO };
+                let node = model.start(ctx);
+                async move {
+                    tokio::time::sleep(delay).await;
+                    node.await
+                }
+            });
+        }
+        Run {
+            scenario,
+            sim,
+            hosts,
+            faults,
+            starts,
+            probes: 0,
+        }
+    }
+
+    /// Steps to the end; returns the first violation and the time reached.
+    fn execute(mut self) -> (Option<Violation>, Duration) {
+        let quiet_from = self
+            .faults
+            .iter()
+            .map(|f| f.at)
+            .chain(self.starts.iter().copied())
+            .max();
+        let mut checker = Checker::new(self.scenario, quiet_from.unwrap_or_default());
+        let ping = self.scenario.config.ping_interval;
+        let end = self.scenario.duration.max(checker.converge_by() + ping * 3);
+        let every = self.scenario.checks.check_every;
+        let mut next_fault = 0;
+        let mut next_check = every;
+        while self.sim.elapsed() < end {
+            let now = self.sim.elapsed();
+            while let Some(tf) = self.faults.get(next_fault).filter(|f| f.at <= now).cloned() {
+                self.apply(&tf.fault, now);
+                next_fault += 1;
+            }
+            if let Err(e) = self.sim.step() {
+                return (Some(host_failure(now, &e.to_string())), now);
+            }
+            let now = self.sim.elapsed();
+            if now >= next_check {
+                next_check = now + every;
+                if let Err(v) = checker.check(now, &self.observe()) {
+                    return (Some(v), now);
+                }
+            }
+        }
+        let now = self.sim.elapsed();
+        if let Err(v) = checker.check(now, &self.observe()) {
+            return (Some(v), now);
+        }
+        (self.check_sockets(now).err(), now)
+    }
+
+    fn apply(&mut self, fault: &Fault, now: Duration) {
+        set_runner_time(now);
+        tracing::debug!(target: "sim", "fault {fault}");
+        let n = |i: &usize| format!("n{i}");
+        match fault {
+            Fault::Partition(a, b) => self.sim.partition(n(a), n(b)),
+            Fault::PartitionOneWay(a, b) => self.sim.partition_oneway(n(a), n(b)),
+            Fault::Repair(a, b) => self.sim.repair(n(a), n(b)),
+            Fault::RepairOneWay(a, b) => self.sim.repair_oneway(n(a), n(b)),
+            Fault::Hold(a, b) => self.sim.hold(n(a), n(b)),
+            Fault::Release(a, b) => self.sim.release(n(a), n(b)),
+            Fault::Latency(a, b, d) => self.sim.set_link_latency(n(a), n(b), *d),
+            Fault::Crash(a) if self.hosts[*a].up => {
+                self.hosts[*a].up = false;
+                *self.hosts[*a]
+                    .slot
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = None;
+                self.sim.crash(n(a));
+            }
+            Fault::Restart(a) if !self.hosts[*a].up => {
+                self.hosts[*a].up = true;
+                self.sim.bounce(n(a));
+            }
+            Fault::Crash(_) | Fault::Restart(_) => {}
+        }
+    }
+
+    fn observe(&self) -> Vec<Observed> {
+        self.hosts
+            .iter()
+            .map(|h| {
+                let node = h
+                    .slot
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                Observed {
+                    name: h.name.clone(),
+                    ip: self.sim.lookup(h.name.as_str()),
+                    view: node.map(|n| n.view()),
+                    open_streams: h.tally.open_streams(),
+                }
+            })
+            .collect()
+    }
+
+    /// End of run, network quiet: each node's table holds exactly the
+    /// sockets its transport has open, and turmoil's count equals those plus
+    /// the sockets turmoil leaks for failed connects.
+    fn check_sockets(&mut self, now: Duration) -> Result<(), Violation> {
+        let counts = self.turmoil_stream_counts();
+        for (host, observed) in self.hosts.iter().zip(self.observe()) {
+            let Some(view) = observed.view else { continue };
+            let expected = host.tally.open_streams() + host.tally.failed_connects();
+            let detail = if view.held_connections() + view.pending() != host.tally.open_streams() {
+                format!(
+                    "table holds {} connections and {} handshakes, transport has {} sockets open",
+                    view.held_connections(),
+                    view.pending(),
+                    host.tally.open_streams()
+                )
+            } else if counts.get(&observed.ip).copied() != Some(expected) {
+                format!(
+                    "turmoil counts {:?} streams, expected {} open + {} failed connects",
+                    counts.get(&observed.ip),
+                    host.tally.open_streams(),
+                    host.tally.failed_connects()
+                )
+            } else {
+                continue;
+            };
+            return Err(Violation {
+                invariant: "table-matches-sockets",
+                at: now,
+                nodes: vec![host.name.clone()],
+                detail,
+            });
+        }
+        Ok(())
+    }
+
+    /// turmoil's established-stream count per host, read by a probe host.
+    fn turmoil_stream_counts(&mut self) -> std::collections::BTreeMap<IpAddr, usize> {
+        let ips: BTreeSet<IpAddr> = self
+            .hosts
+            .iter()
+            .map(|h| self.sim.lookup(h.name.as_str()))
+            .collect();
+        let out: Arc<Mutex<Option<std::collections::BTreeMap<IpAddr, usize>>>> = Arc::default();
+        let sink = out.clone();
+        self.probes += 1;
+        self.sim
+            .client(format!("probe{}", self.probes), async move {
+                let counts = ips
+                    .into_iter()
+                    .map(|ip| (ip, turmoil::established_tcp_stream_count_on(ip)));
+                *sink.lock().unwrap_or_else(PoisonError::into_inner) = Some(counts.collect());
+                Ok(())
+            });
+        for _ in 0..1000 {
+            if let Some(counts) = out.lock().unwrap_or_else(PoisonError::into_inner).take() {
+                return counts;
+            }
+            if self.sim.step().is_err() {
+                break;
+            }
+        }
+        Default::default()
+    }
+}
+
+fn host_failure(at: Duration, error: &str) -> Violation {
+    Violation {
+        invariant: "host-ran",
+        at,
+        nodes: vec![],
+        detail: format!("a host failed: {error}"),
+    }
+}

@@ -1,0 +1,226 @@
+//! `Scenario`: a simulation as data (nodes, who knows whom, start times,
+//! latencies, config, node model, faults, checks) plus a small builder.
+//! `seed → scenario → run` is one deterministic function: everything random
+//! in a scenario is drawn from the run's seed.
+
+use std::time::Duration;
+
+use peerlink::Config;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::faults::{FaultPlan, TimedFault};
+
+/// Who is configured with whose address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Knows {
+    /// Everyone knows everyone.
+    All,
+    /// Only these (a knows b) pairs.
+    Only(Vec<(usize, usize)>),
+}
+
+impl Knows {
+    /// Whether node `a` is configured with node `b`.
+    pub fn knows(&self, a: usize, b: usize) -> bool {
+        a != b
+            && match self {
+                Knows::All => true,
+                Knows::Only(pairs) => pairs.contains(&(a, b)),
+            }
+    }
+}
+
+/// When nodes start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// All at time zero.
+    Together,
+    /// Each at a random time in `[0, max]`, drawn from the seed.
+    Staggered(Duration),
+    /// At these times (missing entries: zero).
+    At(Vec<Duration>),
+}
+
+/// Bounds the invariants use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checks {
+    /// After the start (no faults) or the last heal, every pair where one
+    /// node knows the other must be connected within this.
+    pub converge_within: Duration,
+    /// Longest time the two ends of a pair may disagree on their connection
+    /// (half-open links legitimately last until ping detection).
+    pub agree_within: Duration,
+    /// How often invariants are checked, in simulated time.
+    pub check_every: Duration,
+}
+
+/// One simulation.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    /// Stable name (`peerlink-sim run <name>`).
+    pub name: String,
+    /// One line on what it exercises.
+    pub summary: String,
+    /// Number of nodes (`n0`, `n1`, …).
+    pub nodes: usize,
+    /// Who is configured with whose address.
+    pub knows: Knows,
+    /// When nodes start.
+    pub start: Start,
+    /// Link latency range (min, max); equal for a fixed latency.
+    pub latency: (Duration, Duration),
+    /// turmoil tick.
+    pub tick: Duration,
+    /// Connection settings of every node.
+    pub config: Config,
+    /// Node model name (a tie-break policy or a legacy model).
+    pub model: String,
+    /// Faults.
+    pub faults: FaultPlan,
+    /// Total simulated time.
+    pub duration: Duration,
+    /// Invariant bounds.
+    pub checks: Checks,
+}
+
+/// Timers scaled for simulation: the same rules as the defaults, shorter
+/// so a run covers many detection and backoff cycles in a minute or two.
+pub fn sim_config() -> Config {
+    Config {
+        ping_interval: Duration::from_secs(5),
+        pong_timeout: Duration::from_secs(5),
+        max_missed_pongs: 3,
+        handshake_timeout: Duration::from_secs(3),
+        connect_timeout: Duration::from_secs(3),
+        redial_backoff_min: Duration::from_secs(1),
+        redial_backoff_max: Duration::from_secs(16),
+        ..Config::default()
+    }
+}
+
+impl Scenario {
+    /// A scenario of `nodes` nodes that all know each other and start
+    /// together, with sim timers, default model, no faults, run 60 s.
+    pub fn new(name: &str, summary: &str, nodes: usize) -> Scenario {
+        let config = sim_config();
+        let checks = default_checks(&config);
+        Scenario {
+            name: name.into(),
+            summary: summary.into(),
+            nodes,
+            knows: Knows::All,
+            start: Start::Together,
+            latency: (Duration::from_millis(1), Duration::from_millis(20)),
+            tick: Duration::from_millis(1),
+            config,
+            model: "node-id".into(),
+            faults: FaultPlan::None,
+            duration: Duration::from_secs(60),
+            checks,
+        }
+    }
+
+    /// Sets who knows whom.
+    pub fn knows(mut self, knows: Knows) -> Self {
+        self.knows = knows;
+        self
+    }
+
+    /// Sets start times.
+    pub fn start(mut self, start: Start) -> Self {
+        self.start = start;
+        self
+    }
+
+    /// Sets the latency range.
+    pub fn latency(mut self, min: Duration, max: Duration) -> Self {
+        self.latency = (min, max);
+        self
+    }
+
+    /// Sets the tick.
+    pub fn tick(mut self, tick: Duration) -> Self {
+        self.tick = tick;
+        self
+    }
+
+    /// Sets the node model.
+    pub fn model(mut self, model: &str) -> Self {
+        self.model = model.into();
+        self
+    }
+
+    /// Sets the faults.
+    pub fn faults(mut self, faults: FaultPlan) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Sets the total simulated time.
+    pub fn duration(mut self, duration: Duration) -> Self {
+        self.duration = duration;
+        self
+    }
+
+    /// Changes the config (the checks' bounds follow it).
+    pub fn config(mut self, f: impl FnOnce(&mut Config)) -> Self {
+        f(&mut self.config);
+        self.checks = default_checks(&self.config);
+        self
+    }
+
+    /// Changes the checks.
+    pub fn checks(mut self, f: impl FnOnce(&mut Checks)) -> Self {
+        f(&mut self.checks);
+        self
+    }
+
+    /// Start time of each node for `rng` (drawn from the run's seed).
+    pub fn start_times(&self, rng: &mut ChaCha8Rng) -> Vec<Duration> {
+        (0..self.nodes)
+            .map(|i| match &self.start {
+                Start::Together => Duration::ZERO,
+                Start::Staggered(max) => {
+                    let ms = u64::try_from(max.as_millis()).unwrap_or(u64::MAX);
+                    Duration::from_millis(rng.random_range(0..=ms))
+                }
+                Start::At(times) => times.get(i).copied().unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    /// The fault schedule for `rng`, sorted by time.
+    pub fn fault_schedule(&self, rng: &mut ChaCha8Rng) -> Vec<TimedFault> {
+        self.faults.schedule(self.nodes, rng)
+    }
+
+    /// Pairs `(a, b)`, `a < b`, that must end up connected: one of the two
+    /// is configured with the other.
+    pub fn expected_pairs(&self) -> Vec<(usize, usize)> {
+        let mut pairs = Vec::new();
+        for a in 0..self.nodes {
+            for b in a + 1..self.nodes {
+                if self.knows.knows(a, b) || self.knows.knows(b, a) {
+                    pairs.push((a, b));
+                }
+            }
+        }
+        pairs
+    }
+}
+
+/// Bounds derived from a config: convergence covers detecting a dead link,
+/// a full backoff with jitter, a connect and a handshake; agreement covers
+/// detection plus one dial.
+pub fn default_checks(c: &Config) -> Checks {
+    let backoff = c.redial_backoff_max + c.redial_backoff_max / 4;
+    Checks {
+        converge_within: c.dead_peer_bound() + backoff + c.connect_timeout + c.handshake_timeout,
+        agree_within: c.dead_peer_bound()
+            + c.connect_timeout
+            + c.handshake_timeout
+            + Duration::from_secs(1),
+        check_every: Duration::from_millis(50),
+    }
+}

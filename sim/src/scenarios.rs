@@ -1,0 +1,89 @@
+//! The built-in scenarios, by name. The bug catalog's `bug-<n>` scenarios
+//! are appended from `catalog`.
+
+use std::time::Duration;
+
+use crate::faults::{Fault, FaultKind, FaultPlan, TimedFault};
+use crate::scenario::{Knows, Scenario, Start};
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn at(s: u64, fault: Fault) -> TimedFault {
+    TimedFault { at: secs(s), fault }
+}
+
+/// The general scenarios (not tied to one origin bug).
+pub fn core_scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario::new(
+            "simultaneous-dial",
+            "2 nodes dial each other at the same instant: exactly one connection, at once, on both ends",
+            2,
+        )
+        .duration(secs(30))
+        .checks(|c| c.converge_within = secs(2)),
+        Scenario::new("mesh-3", "3 nodes start together and form a full mesh", 3)
+            .duration(secs(30))
+            .checks(|c| c.converge_within = secs(2)),
+        Scenario::new("mesh-8", "8 nodes start together: 28 connections, one per pair, for 60 s", 8)
+            .duration(secs(60))
+            .checks(|c| c.converge_within = secs(3)),
+        Scenario::new("staggered-start", "5 nodes start at random times within 10 s", 5)
+            .start(Start::Staggered(secs(10)))
+            .duration(secs(40))
+            .checks(|c| c.converge_within = secs(3)),
+        Scenario::new(
+            "one-side-knows",
+            "only the lower-indexed node of each pair is configured with the other: still a full mesh",
+            4,
+        )
+        .knows(Knows::Only((0..4).flat_map(|a| (a + 1..4).map(move |b| (a, b))).collect()))
+        .duration(secs(30))
+        .checks(|c| c.converge_within = secs(3)),
+        Scenario::new("partition-heal", "4 nodes; n0–n1 partitioned for 30 s, then healed", 4).faults(
+            FaultPlan::Fixed(vec![at(10, Fault::Partition(0, 1)), at(40, Fault::Repair(0, 1))]),
+        ),
+        Scenario::new("half-open", "2 nodes; n0→n1 cut one way for 30 s: a half-open connection", 2).faults(
+            FaultPlan::Fixed(vec![
+                at(10, Fault::PartitionOneWay(0, 1)),
+                at(40, Fault::RepairOneWay(0, 1)),
+            ]),
+        ),
+        Scenario::new("crash-restart", "4 nodes; n1 crashes at 10 s and restarts with a new node id at 25 s", 4)
+            .faults(FaultPlan::Fixed(vec![at(10, Fault::Crash(1)), at(25, Fault::Restart(1))])),
+        Scenario::new("hold-release", "3 nodes; n0–n2 messages held for 8 s, then released in one burst", 3)
+            .faults(FaultPlan::Fixed(vec![at(5, Fault::Hold(0, 2)), at(13, Fault::Release(0, 2))])),
+        Scenario::new(
+            "random-faults",
+            "5 nodes; 6 fault episodes of every kind drawn from the seed in [5 s, 60 s), all healed by 60 s",
+            5,
+        )
+        .faults(FaultPlan::Random {
+            episodes: 6,
+            kinds: vec![
+                FaultKind::Partition,
+                FaultKind::HalfOpen,
+                FaultKind::Hold,
+                FaultKind::Latency,
+                FaultKind::CrashRestart,
+            ],
+            from: secs(5),
+            until: secs(60),
+            max_len: secs(20),
+        }),
+    ]
+}
+
+/// Every scenario: the core ones, then the bug catalog's.
+pub fn all_scenarios() -> Vec<Scenario> {
+    let mut all = core_scenarios();
+    all.extend(crate::catalog::bug_scenarios());
+    all
+}
+
+/// The scenario called `name`.
+pub fn scenario_by_name(name: &str) -> Option<Scenario> {
+    all_scenarios().into_iter().find(|s| s.name == name)
+}

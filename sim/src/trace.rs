@@ -1,0 +1,208 @@
+//! The run's trace: a `tracing` layer that records every event of peerlink
+//! (and of the simulator's own fault log) as one canonical text line —
+//! simulated time, host, message, then the fields of the connection's spans
+//! and of the event in order. Wall time, thread ids and pointers never
+//! appear. The SHA-256 of the lines is the run's fingerprint.
+
+use std::cell::Cell;
+use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
+use tracing::{Event, Level, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::Layer;
+
+thread_local! {
+    /// Simulated time for events emitted by the runner itself (outside any
+    /// host, where turmoil has no current host clock).
+    static RUNNER_TIME: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+}
+
+/// Sets the simulated time stamped on runner events.
+pub fn set_runner_time(t: Duration) {
+    RUNNER_TIME.with(|c| c.set(t));
+}
+
+/// The recorded lines and their running hash.
+#[derive(Debug, Default)]
+pub struct Trace {
+    lines: Vec<String>,
+    hasher: Sha256,
+    count: usize,
+    keep_lines: bool,
+}
+
+impl Trace {
+    /// A trace that keeps its lines (for `replay --trace`) or only hashes.
+    pub fn new(keep_lines: bool) -> Self {
+        Trace {
+            keep_lines,
+            ..Trace::default()
+        }
+    }
+
+    fn push(&mut self, line: String) {
+        self.hasher.update(line.as_bytes());
+        self.hasher.update(b"\n");
+        self.count += 1;
+        if self.keep_lines {
+            self.lines.push(line);
+        }
+    }
+
+    /// Lines recorded (when kept).
+    pub fn lines(&self) -> &[String] {
+        &self.lines
+    }
+
+    /// Number of events recorded.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Whether nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Hex SHA-256 over all lines so far.
+    pub fn hash(&self) -> String {
+        let digest = self.hasher.clone().finalize();
+        digest.iter().fold(String::with_capacity(64), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+    }
+}
+
+/// Shared handle on a [`Trace`].
+pub type TraceSink = Arc<Mutex<Trace>>;
+
+/// The layer that feeds a [`TraceSink`].
+pub struct TraceLayer {
+    sink: TraceSink,
+}
+
+impl TraceLayer {
+    /// A layer writing into `sink`.
+    pub fn new(sink: TraceSink) -> Self {
+        TraceLayer { sink }
+    }
+}
+
+/// Formatted fields of a span, kept in its extensions.
+struct SpanFields {
+    /// turmoil's per-host span carries the host name.
+    host: Option<String>,
+    fields: String,
+}
+
+/// Formats fields as ` key=value` in the order they were recorded.
+#[derive(Default)]
+struct FieldWriter {
+    message: String,
+    fields: String,
+    host: Option<String>,
+}
+
+impl Visit for FieldWriter {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        match field.name() {
+            "message" => self.message = format!("{value:?}"),
+            name => {
+                let _ = write!(self.fields, " {name}={value:?}");
+            }
+        }
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "message" => self.message = value.to_string(),
+            "name" => self.host = Some(value.to_string()),
+            name => {
+                let _ = write!(self.fields, " {name}={value}");
+            }
+        }
+    }
+}
+
+fn is_recorded(meta: &tracing::Metadata<'_>) -> bool {
+    let target = meta.target();
+    *meta.level() <= Level::DEBUG && (target.starts_with("peerlink") || target.starts_with("sim"))
+}
+
+impl<S> Layer<S> for TraceLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn register_callsite(&self, meta: &'static tracing::Metadata<'static>) -> Interest {
+        // Spans are always needed (turmoil's names the host); events only
+        // when recorded, so turmoil's per-step trace events cost nothing.
+        if meta.is_span() || is_recorded(meta) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut w = FieldWriter::default();
+        attrs.record(&mut w);
+        let host = (attrs.metadata().name() == "node")
+            .then_some(w.host)
+            .flatten();
+        span.extensions_mut().insert(SpanFields {
+            host,
+            fields: w.fields,
+        });
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mut w = FieldWriter::default();
+        values.record(&mut w);
+        let mut extensions = span.extensions_mut();
+        if let Some(f) = extensions.get_mut::<SpanFields>() {
+            f.fields.push_str(&w.fields);
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if !is_recorded(event.metadata()) {
+            return;
+        }
+        let mut w = FieldWriter::default();
+        event.record(&mut w);
+        let mut host = String::from("sim");
+        let mut span_fields = String::new();
+        if let Some(scope) = ctx.event_scope(event) {
+            for span in scope.from_root() {
+                if let Some(f) = span.extensions().get::<SpanFields>() {
+                    if let Some(h) = &f.host {
+                        host.clone_from(h);
+                    }
+                    span_fields.push_str(&f.fields);
+                }
+            }
+        }
+        let t = turmoil::sim_elapsed().unwrap_or_else(|| RUNNER_TIME.with(Cell::get));
+        let line = format!(
+            "{:>6}.{:03} {host} {}{span_fields}{}",
+            t.as_secs(),
+            t.subsec_millis(),
+            w.message,
+            w.fields
+        );
+        self.sink
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(line);
+    }
+}

@@ -1,0 +1,86 @@
+//! `NodeView`: what the simulator can see of one node between steps, in the
+//! same shape for our manager and for every legacy model. Invariants read
+//! only this.
+
+use std::net::{IpAddr, SocketAddr};
+
+use peerlink::ConnectionDirection;
+
+/// One open connection as a node sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnView {
+    /// The node's socket address.
+    pub local_addr: SocketAddr,
+    /// The peer's socket address.
+    pub remote_addr: SocketAddr,
+    /// Who dialled.
+    pub direction: ConnectionDirection,
+    /// Asked to close; the socket may still be open.
+    pub closing: bool,
+}
+
+/// One row of a node's peer table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerView {
+    /// The key the node files the peer under, as text ("10.0.0.2", or
+    /// "10.0.0.2:51234" for a legacy IP:PORT table).
+    pub key: String,
+    /// The IP behind the key.
+    pub ip: IpAddr,
+    /// Whether the node considers the peer connected.
+    pub connected: bool,
+    /// The connection sends go to, if any.
+    pub active: Option<ConnView>,
+    /// Every connection the row holds, closing ones included.
+    pub connections: Vec<ConnView>,
+    /// Handshakes in flight.
+    pub pending: usize,
+    /// Dials started.
+    pub dials: u64,
+    /// Connections established.
+    pub established: u64,
+    /// Connections ended.
+    pub closed: u64,
+    /// Times the peer went from connected to not connected.
+    pub disconnects: u64,
+}
+
+/// A node's whole table.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeView {
+    /// Rows in a stable order.
+    pub peers: Vec<PeerView>,
+}
+
+impl NodeView {
+    /// Rows for peers at `ip` (one, for a correct IP-keyed table).
+    pub fn rows_for(&self, ip: IpAddr) -> impl Iterator<Item = &PeerView> {
+        self.peers.iter().filter(move |p| p.ip == ip)
+    }
+
+    /// Connections not asked to close, over all rows.
+    pub fn open_connections(&self) -> usize {
+        let conns = self.peers.iter().flat_map(|p| &p.connections);
+        conns.filter(|c| !c.closing).count()
+    }
+
+    /// Every connection held, closing ones included.
+    pub fn held_connections(&self) -> usize {
+        self.peers.iter().map(|p| p.connections.len()).sum()
+    }
+
+    /// Handshakes in flight over all rows.
+    pub fn pending(&self) -> usize {
+        self.peers.iter().map(|p| p.pending).sum()
+    }
+
+    /// Sum of dials over all rows.
+    pub fn dials(&self) -> u64 {
+        self.peers.iter().map(|p| p.dials).sum()
+    }
+
+    /// Sum of disconnects over all rows.
+    pub fn disconnects(&self) -> u64 {
+        self.peers.iter().map(|p| p.disconnects).sum()
+    }
+}
