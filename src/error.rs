@@ -171,6 +171,7 @@ impl ConnectionError {
             ConnectionError::RemoteClosed(r) | ConnectionError::LocalClosed(r) => *r,
             ConnectionError::Eof | ConnectionError::Io(_) => Reason::Shutdown,
             ConnectionError::Frame(FrameError::TooLarge { .. }) => Reason::FrameTooLarge,
+            ConnectionError::Violation(ProtocolViolation::PingFlood) => Reason::RateLimited,
             ConnectionError::Frame(_)
             | ConnectionError::Decode(_)
             | ConnectionError::Violation(_) => Reason::ProtocolViolation,

@@ -227,6 +227,7 @@ fn run_sweeps(
     let options = RunOptions {
         keep_trace: false,
         model: policy,
+        ..RunOptions::default()
     };
     let mut failed_any = false;
     if !json {
@@ -259,6 +260,7 @@ fn run_sweeps(
                 "seeds": seeds.len(),
                 "passed": reports.len() - failed.len(),
                 "failed": failed.iter().map(|r| r.seed).collect::<Vec<_>>(),
+                "distinct_trace_hashes": reports.iter().map(|r| r.trace_hash.as_str()).collect::<std::collections::BTreeSet<_>>().len(),
                 "sim_secs_per_wall_sec": (speed * 10.0).round() / 10.0,
                 "seeds_per_wall_sec": ((seeds.len() as f64 / wall.max(1e-9)) * 100.0).round() / 100.0,
             });
@@ -291,6 +293,7 @@ fn replay(scenario: &Scenario, seed: u64, show_trace: bool, policy: Option<Strin
     let options = RunOptions {
         keep_trace: show_trace,
         model: policy,
+        ..RunOptions::default()
     };
     let report = match run(scenario, seed, &options) {
         Ok(r) => r,
@@ -336,6 +339,7 @@ fn run_catalog(seeds: &[u64], jobs: usize, json: bool) -> i32 {
         let naive_opts = RunOptions {
             keep_trace: false,
             model: Some(entry.naive.to_string()),
+            ..RunOptions::default()
         };
         let naive = match run(&scenario, entry.naive_seed, &naive_opts) {
             Ok(r) => r,
@@ -350,6 +354,7 @@ fn run_catalog(seeds: &[u64], jobs: usize, json: bool) -> i32 {
         let ours_opts = RunOptions {
             keep_trace: false,
             model: Some("node-id".into()),
+            ..RunOptions::default()
         };
         let reports = match sweep(&scenario, seeds, jobs, &ours_opts, &ProgressBar::hidden()) {
             Ok(r) => r,
@@ -409,6 +414,7 @@ fn check_determinism(scenarios: &[Scenario], seeds: &[u64]) -> i32 {
             let keep = RunOptions {
                 keep_trace: true,
                 model: None,
+                ..RunOptions::default()
             };
             let (Ok(a), Ok(b)) = (run(s, seed, &keep), run(s, seed, &keep)) else {
                 return usage("scenario failed to start");

@@ -19,6 +19,7 @@ use crate::invariants::{Checker, Observed, Violation};
 use crate::model::{model_by_name, HostCtx, NodeModel, Slot};
 use crate::scenario::Scenario;
 use crate::trace::{set_runner_time, Trace, TraceLayer};
+use crate::view::NodeView;
 
 /// The port every simulated node listens on.
 pub const PORT: u16 = 7000;
@@ -30,6 +31,20 @@ pub struct RunOptions {
     pub keep_trace: bool,
     /// Run every node as this model instead of the scenario's.
     pub model: Option<String>,
+    /// Named instants at which every node's table is captured into
+    /// [`RunReport::checkpoints`] (for snapshot tests).
+    pub checkpoints: Vec<(String, Duration)>,
+}
+
+/// Every node's table at one named instant.
+#[derive(Clone, Debug)]
+pub struct Checkpoint {
+    /// The checkpoint's name.
+    pub name: String,
+    /// Simulated time it was taken at (the first step at or after its time).
+    pub at: Duration,
+    /// `(host, table)`; `None` while the host is down.
+    pub nodes: Vec<(String, Option<NodeView>)>,
 }
 
 /// What one run did.
@@ -51,6 +66,8 @@ pub struct RunReport {
     pub events: usize,
     /// Simulated time covered.
     pub sim_time: Duration,
+    /// Tables captured at the requested checkpoints, in time order.
+    pub checkpoints: Vec<Checkpoint>,
 }
 
 impl RunReport {
@@ -96,8 +113,11 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
     }
     let trace = Arc::new(Mutex::new(Trace::new(options.keep_trace)));
     let subscriber = tracing_subscriber::registry().with(TraceLayer::new(trace.clone()));
-    let (violation, sim_time) =
-        tracing::subscriber::with_default(subscriber, || Run::new(scenario, seed, model).execute());
+    let mut wanted = options.checkpoints.clone();
+    wanted.sort_by_key(|(_, at)| *at);
+    let (violation, sim_time, checkpoints) = tracing::subscriber::with_default(subscriber, || {
+        Run::new(scenario, seed, model, wanted).execute()
+    });
     let trace = trace.lock().unwrap_or_else(PoisonError::into_inner);
     Ok(RunReport {
         scenario: scenario.name.clone(),
@@ -108,6 +128,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
         trace: trace.lines().to_vec(),
         events: trace.len(),
         sim_time,
+        checkpoints,
     })
 }
 
@@ -126,10 +147,17 @@ struct Run<'a> {
     faults: Vec<TimedFault>,
     starts: Vec<Duration>,
     probes: u64,
+    wanted: Vec<(String, Duration)>,
+    taken: Vec<Checkpoint>,
 }
 
 impl<'a> Run<'a> {
-    fn new(scenario: &'a Scenario, seed: u64, model: Arc<dyn NodeModel>) -> Run<'a> {
+    fn new(
+        scenario: &'a Scenario,
+        seed: u64,
+        model: Arc<dyn NodeModel>,
+        wanted: Vec<(String, Duration)>,
+    ) -> Run<'a> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let starts = scenario.start_times(&mut rng);
         let faults = scenario.fault_schedule(&mut rng);
@@ -190,11 +218,35 @@ impl<'a> Run<'a> {
             faults,
             starts,
             probes: 0,
+            wanted,
+            taken: Vec::new(),
         }
     }
 
-    /// Steps to the end; returns the first violation and the time reached.
-    fn execute(mut self) -> (Option<Violation>, Duration) {
+    /// Steps to the end; returns the first violation, the time reached and
+    /// the checkpoints taken.
+    fn execute(mut self) -> (Option<Violation>, Duration, Vec<Checkpoint>) {
+        let (violation, at) = self.step_to_end();
+        (violation, at, self.taken)
+    }
+
+    fn take_checkpoints(&mut self, now: Duration) {
+        while self.wanted.first().is_some_and(|(_, at)| *at <= now) {
+            let (name, _) = self.wanted.remove(0);
+            let nodes = self
+                .observe()
+                .into_iter()
+                .map(|o| (o.name, o.view))
+                .collect();
+            self.taken.push(Checkpoint {
+                name,
+                at: now,
+                nodes,
+            });
+        }
+    }
+
+    fn step_to_end(&mut self) -> (Option<Violation>, Duration) {
         let quiet_from = self
             .faults
             .iter()
@@ -203,7 +255,12 @@ impl<'a> Run<'a> {
             .max();
         let mut checker = Checker::new(self.scenario, quiet_from.unwrap_or_default());
         let ping = self.scenario.config.ping_interval;
-        let end = self.scenario.duration.max(checker.converge_by() + ping * 3);
+        let last_wanted = self.wanted.last().map(|(_, at)| *at).unwrap_or_default();
+        let end = self
+            .scenario
+            .duration
+            .max(checker.converge_by() + ping * 3)
+            .max(last_wanted);
         let every = self.scenario.checks.check_every;
         let mut next_fault = 0;
         let mut next_check = every;
@@ -217,6 +274,7 @@ impl<'a> Run<'a> {
                 return (Some(host_failure(now, &e.to_string())), now);
             }
             let now = self.sim.elapsed();
+            self.take_checkpoints(now);
             if now >= next_check {
                 next_check = now + every;
                 if let Err(v) = checker.check(now, &self.observe()) {

@@ -73,7 +73,42 @@ pub fn core_scenarios() -> Vec<Scenario> {
             until: secs(60),
             max_len: secs(20),
         }),
+        flaky_links(),
     ]
+}
+
+/// Fast timers for short fault scenarios: detection in 4 s, backoff to 4 s.
+fn fast(c: &mut peerlink::Config) {
+    c.ping_interval = Duration::from_secs(1);
+    c.pong_timeout = Duration::from_secs(1);
+    c.handshake_timeout = Duration::from_secs(2);
+    c.connect_timeout = Duration::from_secs(2);
+    c.redial_backoff_min = Duration::from_millis(500);
+    c.redial_backoff_max = Duration::from_secs(4);
+}
+
+/// A short random-fault scenario, cheap enough for 1000-seed sweeps.
+fn flaky_links() -> Scenario {
+    Scenario::new(
+        "flaky-links",
+        "3 nodes, fast timers; 4 fault episodes of every kind drawn from the seed in [1 s, 8 s)",
+        3,
+    )
+    .config(fast)
+    .duration(secs(20))
+    .faults(FaultPlan::Random {
+        episodes: 4,
+        kinds: vec![
+            FaultKind::Partition,
+            FaultKind::HalfOpen,
+            FaultKind::Hold,
+            FaultKind::Latency,
+            FaultKind::CrashRestart,
+        ],
+        from: secs(1),
+        until: secs(8),
+        max_len: secs(3),
+    })
 }
 
 /// Every scenario: the core ones, then the bug catalog's.

@@ -16,6 +16,12 @@ use crate::wire::{decode_frame, Hello, Message, Reason};
 /// not hold a task.
 pub(crate) const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// Frame cap while the handshake runs: a v1 hello is 29 bytes; the margin
+/// leaves room for a later version's longer hello to be read and answered
+/// with `unsupported_version`. An unauthenticated peer can make us buffer no
+/// more than this.
+pub const MAX_HANDSHAKE_FRAME: u32 = 1024;
+
 /// Why a remote hello is refused before admission: self-connection or
 /// another network. `Ok` means the handshake may proceed to admission.
 pub fn check_hello(local: &Hello, remote: &Hello) -> Result<(), Reason> {
@@ -35,8 +41,9 @@ pub(crate) async fn read_message<R: AsyncRead + Unpin>(
     buf: &mut BytesMut,
     max_frame_len: u32,
 ) -> Result<Message, HandshakeError> {
+    let cap = max_frame_len.min(MAX_HANDSHAKE_FRAME);
     loop {
-        if let Some(body) = decode_frame(buf, max_frame_len)? {
+        if let Some(body) = decode_frame(buf, cap)? {
             return Ok(Message::decode(body)?);
         }
         if reader.read_buf(buf).await? == 0 {

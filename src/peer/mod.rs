@@ -29,7 +29,7 @@ use crate::id::{ConnectionDirection, ConnectionId, PeerId};
 use crate::transport::{Link, Transport};
 use crate::wire::{Hello, Message, Reason};
 
-pub use handshake::check_hello;
+pub use handshake::{check_hello, MAX_HANDSHAKE_FRAME};
 pub use ping::{PingState, PongOutcome};
 pub(crate) use run::Outgoing;
 

@@ -33,9 +33,8 @@ pub fn decode_frame(buf: &mut BytesMut, max_frame_len: u32) -> Result<Option<Byt
     }
     let total = FRAME_HEADER_LEN + len as usize;
     if buf.len() < total {
-        // Reserve once for the rest of this frame so reads do not reallocate
-        // repeatedly; bounded by the cap checked above.
-        buf.reserve(total - buf.len());
+        // Nothing is reserved from the prefix alone: a peer that announces a
+        // large frame must send its bytes before we hold memory for them.
         return Ok(None);
     }
     buf.advance(FRAME_HEADER_LEN);
