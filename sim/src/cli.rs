@@ -68,6 +68,16 @@ enum Cmd {
         #[arg(long)]
         jobs: Option<usize>,
     },
+    /// Seeds per second of the harness against a bare turmoil loop of the
+    /// same shape and tick, single-threaded.
+    Bench {
+        /// Scenarios to measure.
+        #[arg(default_values_t = vec!["simultaneous-dial".to_string(), "mesh-8".to_string()])]
+        scenarios: Vec<String>,
+        /// `N` or `A..B`.
+        #[arg(long, default_value = "20")]
+        seeds: String,
+    },
     /// Run seeds twice in-process and once in a second process; any trace
     /// difference is reported with its first differing event.
     CheckDeterminism {
@@ -188,6 +198,20 @@ pub fn main() -> i32 {
             Ok(seeds) => run_catalog(&seeds, jobs(j), json),
             Err(e) => usage(e),
         },
+        Cmd::Bench { scenarios, seeds } => {
+            let seeds = match parse_seeds(&seeds) {
+                Ok(s) => s,
+                Err(e) => return usage(e),
+            };
+            let mut list = Vec::new();
+            for name in &scenarios {
+                match scenario_by_name(name) {
+                    Some(s) => list.push(s),
+                    None => return usage(format!("unknown scenario `{name}`")),
+                }
+            }
+            bench(&list, &seeds)
+        }
         Cmd::CheckDeterminism {
             scenario,
             seeds,
@@ -488,4 +512,24 @@ fn report_first_difference(s: &Scenario, seed: u64, a: &[String], b: &[String]) 
         b.get(i).map_or("<end of trace>", String::as_str)
     );
     let _ = trace::set_runner_time;
+}
+
+fn bench(scenarios: &[Scenario], seeds: &[u64]) -> i32 {
+    println!(
+        "{:<20} {:>6} {:>8} {:>14} {:>14} {:>8}",
+        "scenario", "seeds", "sim-s", "harness seed/s", "bare seed/s", "ratio"
+    );
+    for s in scenarios {
+        let o = peerlink_sim::bench::measure(s, seeds);
+        println!(
+            "{:<20} {:>6} {:>8.0} {:>14.2} {:>14.2} {:>8.2}",
+            o.scenario,
+            o.seeds,
+            o.sim_time.as_secs_f64(),
+            o.harness_seeds_per_sec,
+            o.bare_seeds_per_sec,
+            o.ratio()
+        );
+    }
+    0
 }

@@ -5,6 +5,7 @@
 //! # Layout
 //!
 //! - [`scenario`]: scenarios as data, and the builder.
+//! - [`bench`]: harness overhead against a bare turmoil loop.
 //! - [`faults`]: fault kinds and the seeded fault generator.
 //! - [`scenarios`]: the built-in scenarios by name.
 //! - [`model`]: what runs in a host: peerlink under a policy, or a legacy model.
@@ -17,6 +18,7 @@
 //! - [`sweep`]: many seeds across threads.
 //! - [`wallclock`]: the one wall clock, for speed reports only.
 
+pub mod bench;
 pub mod catalog;
 pub mod faults;
 pub mod invariants;

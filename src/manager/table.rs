@@ -311,7 +311,7 @@ impl PeerTable {
             None => Resolution::KeepNew,
             Some(existing) => resolve(self.config.tie_break, self.local, &existing, &new),
         };
-        tracing::debug!(%peer, conn_id = %info.id, ?resolution, "established");
+        tracing::debug!(%peer, conn_id = %info.id, ?resolution, "resolve");
         match resolution {
             Resolution::KeepExisting => {
                 handle.close(Reason::Duplicate);
