@@ -37,6 +37,8 @@ pub const MAX_FRAME_LEN: u32 = 64 * 1024 * 1024;
 /// | `redial_backoff_min` | 5 s | the origin project |
 /// | `redial_backoff_max` | 300 s | the origin project |
 /// | `tie_break` | [`TieBreakPolicy::NodeId`] | Nethermind's rule: both ends agree |
+/// | `ban_threshold` | 3 strikes | one bad frame can be a bug; three in a window is a pattern |
+/// | `ban_duration` | 10 min | temporary: Bitcoin Core discourages for 24 h; a wrongly banned peer should come back soon |
 ///
 /// With these, a peer that goes silent is declared dead within
 /// [`Config::dead_peer_bound`] = 3 × 15 s + 20 s = 65 s.
@@ -78,6 +80,12 @@ pub struct Config {
     pub allow: BTreeSet<IpAddr>,
     /// These IPs may never connect or be dialled.
     pub deny: BTreeSet<IpAddr>,
+    /// Misbehaviour strikes (malformed or abusive input) within
+    /// `ban_duration` that ban a peer IP.
+    pub ban_threshold: u32,
+    /// How long a ban lasts (plus up to 25% seeded jitter), and the window
+    /// in which strikes count.
+    pub ban_duration: Duration,
 }
 
 impl Default for Config {
@@ -101,6 +109,8 @@ impl Default for Config {
             tie_break: TieBreakPolicy::NodeId,
             allow: BTreeSet::new(),
             deny: BTreeSet::new(),
+            ban_threshold: 3,
+            ban_duration: Duration::from_secs(600),
         }
     }
 }
@@ -114,6 +124,7 @@ impl Config {
             ("handshake_timeout", self.handshake_timeout),
             ("connect_timeout", self.connect_timeout),
             ("redial_backoff_min", self.redial_backoff_min),
+            ("ban_duration", self.ban_duration),
         ] {
             if d.is_zero() {
                 return Err(ConfigError::ZeroDuration(name));
@@ -128,6 +139,7 @@ impl Config {
                 self.max_pings_per_interval as usize,
             ),
             ("max_pending_handshakes", self.max_pending_handshakes),
+            ("ban_threshold", self.ban_threshold as usize),
         ] {
             if n == 0 {
                 return Err(ConfigError::ZeroLimit(name));

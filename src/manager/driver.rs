@@ -166,7 +166,7 @@ impl<T: Transport> Driver<T> {
         tasks: &TaskTracker,
     ) {
         let remote = link.remote_addr;
-        let admitted = lock(&self.table).on_accept(remote);
+        let admitted = lock(&self.table).on_accept(remote, Instant::now());
         let id = match admitted {
             Ok(id) => id,
             Err(reason) => {

@@ -8,6 +8,7 @@
 //! that carries them out, `events` and `snapshot` what the owner sees.
 
 mod backoff;
+mod bans;
 mod driver;
 mod events;
 mod policy;
@@ -25,6 +26,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use backoff::backoff_delay;
+pub use bans::BanList;
 pub use events::PeerEvent;
 pub use policy::{admits_inbound, may_dial, resolve, ConnectionView, Resolution, TieBreakPolicy};
 pub use snapshot::{ConnectionRow, ManagerStats, PeerCounters, PeerRow, PeerState, Snapshot};

@@ -65,6 +65,10 @@ pub struct ManagerStats {
     pub inbound_refused: u64,
     /// Duplicate connections closed by the tie-break.
     pub duplicates_resolved: u64,
+    /// Misbehaviour strikes recorded.
+    pub strikes: u64,
+    /// Bans issued.
+    pub bans: u64,
     /// Closes and refusals by reason name.
     pub reasons: BTreeMap<&'static str, u64>,
 }
@@ -122,6 +126,8 @@ pub struct Snapshot {
     pub peers: Vec<PeerRow>,
     /// Manager-wide counters.
     pub stats: ManagerStats,
+    /// Peer IPs banned as of the manager's last decision, in order.
+    pub banned: Vec<std::net::IpAddr>,
 }
 
 impl Snapshot {

@@ -12,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
 use super::backoff::backoff_delay;
+use super::bans::BanList;
 use super::events::PeerEvent;
 use super::policy::{admits_inbound, may_dial, resolve, ConnectionView, Resolution};
 use super::snapshot::{ConnectionRow, ManagerStats, PeerCounters, PeerRow, PeerState, Snapshot};
@@ -107,6 +108,10 @@ pub(crate) struct PeerTable {
     index: BTreeMap<ConnectionId, PeerId>,
     registry: PeerConnectionRegistry,
     stats: ManagerStats,
+    bans: BanList,
+    /// The latest `now` any decision was made at (for the snapshot, which
+    /// has no clock of its own).
+    last_now: Option<Instant>,
     shutting_down: bool,
 }
 
@@ -119,7 +124,6 @@ impl PeerTable {
         registry: PeerConnectionRegistry,
     ) -> Self {
         PeerTable {
-            config,
             local,
             own_ip,
             rng,
@@ -128,7 +132,10 @@ impl PeerTable {
             index: BTreeMap::new(),
             registry,
             stats: ManagerStats::default(),
+            bans: BanList::new(config.ban_threshold, config.ban_duration),
+            last_now: None,
             shutting_down: false,
+            config,
         }
     }
 
@@ -187,10 +194,17 @@ impl PeerTable {
 
     /// A TCP connection was accepted from `remote`: admit it to the
     /// handshake or refuse it with a reason, before reading a byte.
-    pub(crate) fn on_accept(&mut self, remote: SocketAddr) -> Result<ConnectionId, Reason> {
+    pub(crate) fn on_accept(
+        &mut self,
+        remote: SocketAddr,
+        now: Instant,
+    ) -> Result<ConnectionId, Reason> {
+        self.last_now = Some(now);
         let peer = PeerId::from_socket_addr(remote);
         let refusal = if self.shutting_down {
             Some(Reason::Shutdown)
+        } else if self.bans.is_banned(peer.ip(), now) {
+            Some(Reason::Banned)
         } else if !self.is_allowed(peer.ip()) {
             Some(Reason::Denied)
         } else if self.pending_total() >= self.config.max_pending_handshakes {
@@ -244,12 +258,19 @@ impl PeerTable {
         reason: Option<Reason>,
         now: Instant,
     ) {
+        self.last_now = Some(now);
         let Some(peer) = self.index.remove(&id) else {
             return;
         };
         self.stats.handshakes_failed += 1;
         if let Some(reason) = reason {
             self.stats.count_reason(reason);
+            if matches!(
+                reason,
+                Reason::ProtocolViolation | Reason::FrameTooLarge | Reason::RateLimited
+            ) {
+                self.strike(peer, now);
+            }
         }
         let Some(slot) = self.peers.get_mut(&peer) else {
             return;
@@ -269,7 +290,8 @@ impl PeerTable {
                     slot.failures,
                     &mut self.rng,
                 );
-                slot.next_dial_at = Some(now + delay);
+                let until = self.bans.banned_until(peer.ip());
+                slot.next_dial_at = Some(until.map_or(now + delay, |u| u.max(now + delay)));
             }
         }
         if slot.is_empty() {
@@ -372,11 +394,15 @@ impl PeerTable {
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
+        self.last_now = Some(now);
         let Some(peer) = self.index.remove(&id) else {
             return;
         };
         let reason = error.reason();
         self.stats.count_reason(reason);
+        if error.is_misbehaviour() {
+            self.strike(peer, now);
+        }
         let Some(slot) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -417,8 +443,9 @@ impl PeerTable {
         if slot.persistent && !self.shutting_down && !slot.is_self {
             let lived = now - closed.handle.info().established_at;
             let delay = self.redial_delay(peer, error, lived);
+            let at = self.after_ban(peer, now + delay);
             if let Some(slot) = self.peers.get_mut(&peer) {
-                slot.next_dial_at = Some(now + delay);
+                slot.next_dial_at = Some(at);
             }
         }
         let slot_empty = self.peers.get(&peer).is_some_and(Slot::is_empty);
@@ -462,6 +489,7 @@ impl PeerTable {
 
     /// Starts the dials that are due, within the limits.
     pub(crate) fn poll(&mut self, now: Instant, actions: &mut Vec<Action>) {
+        self.last_now = Some(now);
         if self.shutting_down {
             return;
         }
@@ -510,6 +538,33 @@ impl PeerTable {
             .filter(|(peer, slot)| self.is_dialable(**peer, slot))
             .filter_map(|(_, slot)| slot.next_dial_at)
             .min()
+    }
+
+    /// `at`, or the end of the peer's ban if that is later.
+    fn after_ban(&self, peer: PeerId, at: Instant) -> Instant {
+        self.bans
+            .banned_until(peer.ip())
+            .map_or(at, |until| at.max(until))
+    }
+
+    /// Records a misbehaviour strike; a ban closes the peer's connections
+    /// with `banned` and holds off any redial until it ends.
+    fn strike(&mut self, peer: PeerId, now: Instant) {
+        self.stats.strikes += 1;
+        let Some(until) = self.bans.strike(peer.ip(), now, &mut self.rng) else {
+            return;
+        };
+        self.stats.bans += 1;
+        tracing::info!(%peer, ban_secs = (until - now).as_secs(), "banned");
+        if let Some(slot) = self.peers.get_mut(&peer) {
+            for live in slot.live.values_mut() {
+                live.closing = true;
+                live.handle.close(Reason::Banned);
+            }
+            if let Some(at) = slot.next_dial_at.as_mut() {
+                *at = (*at).max(until);
+            }
+        }
     }
 
     /// Stops admitting and dialling, and asks every connection to close.
@@ -563,6 +618,9 @@ impl PeerTable {
             node_id: self.local,
             peers,
             stats: self.stats.clone(),
+            banned: self
+                .last_now
+                .map_or_else(Vec::new, |now| self.bans.banned(now)),
         }
     }
 }

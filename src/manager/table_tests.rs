@@ -97,18 +97,30 @@ fn admission_limits() {
         ..Config::default()
     };
     let (mut t, _) = table(config);
-    assert_eq!(t.on_accept(addr(7, 5000)), Err(Reason::Denied));
-    let first = t.on_accept(addr(2, 5000)).unwrap();
-    assert_eq!(t.on_accept(addr(2, 5001)), Err(Reason::TooManyPending));
-    t.on_accept(addr(3, 5000)).unwrap();
-    assert_eq!(t.on_accept(addr(4, 5000)), Err(Reason::TooManyPending));
+    assert_eq!(
+        t.on_accept(addr(7, 5000), Instant::now()),
+        Err(Reason::Denied)
+    );
+    let first = t.on_accept(addr(2, 5000), Instant::now()).unwrap();
+    assert_eq!(
+        t.on_accept(addr(2, 5001), Instant::now()),
+        Err(Reason::TooManyPending)
+    );
+    t.on_accept(addr(3, 5000), Instant::now()).unwrap();
+    assert_eq!(
+        t.on_accept(addr(4, 5000), Instant::now()),
+        Err(Reason::TooManyPending)
+    );
     t.on_handshake_failed(first, Some(Reason::HandshakeTimeout), Instant::now());
-    t.on_accept(addr(4, 5000)).unwrap();
+    t.on_accept(addr(4, 5000), Instant::now()).unwrap();
     let mut actions = Vec::new();
     let c = conn(99, ConnectionDirection::Inbound, NodeId(5), Instant::now());
     t.on_established(c.handle.clone(), &mut actions);
     // 1 live + 2 pending inbound = the cap of 3.
-    assert_eq!(t.on_accept(addr(5, 5000)), Err(Reason::TooManyPending));
+    assert_eq!(
+        t.on_accept(addr(5, 5000), Instant::now()),
+        Err(Reason::TooManyPending)
+    );
     assert_eq!(t.snapshot().stats.inbound_refused, 4);
 }
 
@@ -293,4 +305,54 @@ fn keep_both_fails_over_between_connections() {
         }]
     ));
     assert!(registry.is_connected(peer()));
+}
+
+/// Three connections closed for malformed input within the window ban the
+/// IP: it is refused with `banned` until the ban ends, then admitted again.
+/// Network failures earn no strike.
+#[test]
+fn misbehaviour_bans_then_expires() {
+    let config = Config::default();
+    let (mut t, _) = table(config.clone());
+    let t0 = Instant::now();
+    let bad = ConnectionError::Decode(crate::error::DecodeError::UnknownType(0x7f));
+    for (i, err) in [
+        ConnectionError::Eof,
+        ConnectionError::PingTimeout { missed: 3 },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let c = conn(50 + i as u64, ConnectionDirection::Inbound, PEER_NODE, t0);
+        t.on_established(c.handle.clone(), &mut Vec::new());
+        t.on_closed(c.handle.info().id, &err, t0, &mut Vec::new());
+    }
+    assert_eq!(
+        t.snapshot().stats.strikes,
+        0,
+        "network trouble is no misbehaviour"
+    );
+    for i in 0..3u64 {
+        let now = t0 + Duration::from_secs(i);
+        assert!(
+            t.on_accept(addr(2, 6000), now).is_ok(),
+            "strike {i} not yet banned"
+        );
+        let c = conn(100 + i, ConnectionDirection::Inbound, PEER_NODE, now);
+        let id = c.handle.info().id;
+        // Release the pending slot the accept reserved, as the driver would.
+        let pending = *t.peers[&peer()].pending.keys().next().unwrap();
+        t.on_handshake_failed(pending, None, now);
+        t.on_established(c.handle.clone(), &mut Vec::new());
+        t.on_closed(id, &bad, now, &mut Vec::new());
+    }
+    let t2 = t0 + Duration::from_secs(2);
+    let snap = t.snapshot();
+    assert_eq!((snap.stats.strikes, snap.stats.bans), (3, 1));
+    assert_eq!(snap.banned, vec![peer().ip()]);
+    assert_eq!(t.on_accept(addr(2, 6001), t2), Err(Reason::Banned));
+    let until = t2 + config.ban_duration + config.ban_duration / 4;
+    let shortest = t2 + config.ban_duration - Duration::from_millis(1);
+    assert_eq!(t.on_accept(addr(2, 6002), shortest), Err(Reason::Banned));
+    assert!(t.on_accept(addr(2, 6003), until).is_ok(), "ban expired");
 }

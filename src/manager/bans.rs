@@ -1,0 +1,213 @@
+//! `BanList`: the misbehaviour policy. A peer IP earns a strike each time
+//! one of its connections is closed for malformed or abusive input (a bad
+//! frame, an undecodable message, a protocol violation, a ping flood);
+//! `ban_threshold` strikes within `ban_duration` ban it for `ban_duration`
+//! plus up to 25% jitter from the manager's seeded RNG. A banned IP is
+//! refused with `banned` and not dialled; when the ban expires its strikes
+//! are forgotten and it is admitted again.
+//!
+//! Network trouble never earns a strike: timeouts, resets, refused dials and
+//! goodbyes are not misbehaviour. Our own framing cannot produce a strike
+//! against an honest peer (frames are written whole by one writer and read
+//! cancellation-safely), which is what got honest peers banned in the origin
+//! project (bug #12). Pure: time comes in as `now`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::IpAddr;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::time::Instant;
+
+/// Most IPs tracked at once; beyond it the record with the oldest activity
+/// is dropped, so a flood of addresses cannot grow the list without bound.
+pub const MAX_TRACKED: usize = 4096;
+
+#[derive(Debug, Default)]
+struct Record {
+    /// Strike times within the window, oldest first (at most `threshold`).
+    strikes: VecDeque<Instant>,
+    banned_until: Option<Instant>,
+}
+
+impl Record {
+    fn last_activity(&self) -> Option<Instant> {
+        self.strikes.back().copied().max(self.banned_until)
+    }
+}
+
+/// Strikes and bans by IP.
+#[derive(Debug)]
+pub struct BanList {
+    threshold: u32,
+    duration: Duration,
+    records: BTreeMap<IpAddr, Record>,
+}
+
+impl BanList {
+    /// A list banning after `threshold` strikes within `duration`, for
+    /// `duration`.
+    pub fn new(threshold: u32, duration: Duration) -> Self {
+        BanList {
+            threshold: threshold.max(1),
+            duration,
+            records: BTreeMap::new(),
+        }
+    }
+
+    /// Records a strike against `ip` at `now`. Returns the end of the ban
+    /// if this strike starts one.
+    pub fn strike(&mut self, ip: IpAddr, now: Instant, rng: &mut impl Rng) -> Option<Instant> {
+        self.expire(ip, now);
+        if !self.records.contains_key(&ip) && self.records.len() >= MAX_TRACKED {
+            self.evict_oldest();
+        }
+        let window = self.duration;
+        let threshold = self.threshold as usize;
+        let record = self.records.entry(ip).or_default();
+        if record.banned_until.is_some() {
+            return None;
+        }
+        while record
+            .strikes
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            record.strikes.pop_front();
+        }
+        record.strikes.push_back(now);
+        if record.strikes.len() < threshold {
+            return None;
+        }
+        let jitter_ns = u64::try_from(window.as_nanos() / 4).unwrap_or(u64::MAX);
+        let until = now + window + Duration::from_nanos(rng.random_range(0..=jitter_ns));
+        record.strikes.clear();
+        record.banned_until = Some(until);
+        Some(until)
+    }
+
+    /// Whether `ip` is banned at `now`.
+    pub fn is_banned(&self, ip: IpAddr, now: Instant) -> bool {
+        self.banned_until(ip).is_some_and(|until| now < until)
+    }
+
+    /// When `ip`'s ban ends, if it has one (possibly already past).
+    pub fn banned_until(&self, ip: IpAddr) -> Option<Instant> {
+        self.records.get(&ip).and_then(|r| r.banned_until)
+    }
+
+    /// IPs banned at `now`, in order.
+    pub fn banned(&self, now: Instant) -> Vec<IpAddr> {
+        let banned = self
+            .records
+            .iter()
+            .filter(|(_, r)| r.banned_until.is_some_and(|u| now < u));
+        banned.map(|(ip, _)| *ip).collect()
+    }
+
+    /// Strikes currently counted against `ip`.
+    pub fn strikes(&self, ip: IpAddr) -> usize {
+        self.records.get(&ip).map_or(0, |r| r.strikes.len())
+    }
+
+    /// Number of IPs tracked.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Whether nothing is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Forgets `ip`'s expired ban.
+    fn expire(&mut self, ip: IpAddr, now: Instant) {
+        if let Some(r) = self.records.get_mut(&ip) {
+            if r.banned_until.is_some_and(|u| now >= u) {
+                self.records.remove(&ip);
+            }
+        }
+    }
+
+    fn evict_oldest(&mut self) {
+        let oldest = self
+            .records
+            .iter()
+            .min_by_key(|(_, r)| r.last_activity())
+            .map(|(ip, _)| *ip);
+        if let Some(ip) = oldest {
+            self.records.remove(&ip);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, last])
+    }
+
+    /// Three strikes within the window ban for the window plus at most 25%;
+    /// the ban expires and the IP is admitted again with a clean slate.
+    #[test]
+    fn strikes_ban_then_expire() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let window = Duration::from_secs(600);
+        let mut bans = BanList::new(3, window);
+        let t0 = Instant::now();
+        assert_eq!(bans.strike(ip(1), t0, &mut rng), None);
+        assert_eq!(
+            bans.strike(ip(1), t0 + Duration::from_secs(1), &mut rng),
+            None
+        );
+        let until = bans
+            .strike(ip(1), t0 + Duration::from_secs(2), &mut rng)
+            .expect("banned");
+        let start = t0 + Duration::from_secs(2);
+        assert!(until >= start + window && until <= start + window + window / 4);
+        assert!(bans.is_banned(ip(1), until - Duration::from_millis(1)));
+        assert!(!bans.is_banned(ip(1), until));
+        assert!(!bans.is_banned(ip(2), start));
+        assert_eq!(bans.banned(start), vec![ip(1)]);
+        // After expiry a single strike does not re-ban.
+        assert_eq!(bans.strike(ip(1), until, &mut rng), None);
+        assert_eq!(bans.strikes(ip(1)), 1);
+    }
+
+    /// Strikes older than the window do not count.
+    #[test]
+    fn old_strikes_decay() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut bans = BanList::new(3, Duration::from_secs(60));
+        let t0 = Instant::now();
+        bans.strike(ip(1), t0, &mut rng);
+        bans.strike(ip(1), t0 + Duration::from_secs(30), &mut rng);
+        assert_eq!(
+            bans.strike(ip(1), t0 + Duration::from_secs(61), &mut rng),
+            None
+        );
+        assert_eq!(bans.strikes(ip(1)), 2);
+    }
+
+    /// The list never tracks more than `MAX_TRACKED` IPs.
+    #[test]
+    fn bounded() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut bans = BanList::new(3, Duration::from_secs(60));
+        let t0 = Instant::now();
+        for i in 0..(MAX_TRACKED as u32 + 100) {
+            let addr = IpAddr::from(i.to_be_bytes());
+            bans.strike(addr, t0 + Duration::from_millis(u64::from(i)), &mut rng);
+        }
+        assert_eq!(bans.len(), MAX_TRACKED);
+        assert_eq!(
+            bans.strikes(IpAddr::from(0u32.to_be_bytes())),
+            0,
+            "oldest evicted"
+        );
+    }
+}
