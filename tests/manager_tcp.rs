@@ -131,3 +131,41 @@ async fn three_node_mesh_on_loopback() {
         m.shutdown().await;
     }
 }
+
+/// Shutdown returns even when the owner never reads events and the event
+/// queue is full: it may be the very task awaiting `shutdown()`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_with_a_full_event_queue() {
+    let config = Config {
+        event_queue_len: 1,
+        ..Config::default()
+    };
+    let options = |last: u8| ManagerOptions {
+        listen: Some(SocketAddr::new(ip(last), 0)),
+        local_ip: Some(ip(last)),
+        seed: Some(u64::from(last)),
+        peers: vec![],
+    };
+    let (stuck, _never_read) = ConnectionManager::start(TcpTransport, config, options(4))
+        .await
+        .unwrap();
+    let (sender, mut sender_events) =
+        ConnectionManager::start(TcpTransport, Config::default(), options(5))
+            .await
+            .unwrap();
+    sender.add_peer(stuck.listen_addr().unwrap());
+    let peer = loop {
+        if let Some(PeerEvent::Connected { peer, .. }) = sender_events.recv().await {
+            break peer;
+        }
+    };
+    for i in 0..50u8 {
+        let _ = sender.send(peer, Bytes::from(vec![i; 16]));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::timeout(Duration::from_secs(10), stuck.shutdown())
+        .await
+        .expect("shutdown returns although nobody reads events");
+    assert!(stuck.is_finished());
+    sender.shutdown().await;
+}

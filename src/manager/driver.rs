@@ -52,6 +52,10 @@ pub(crate) struct Driver<T: Transport> {
     pub(crate) finished: CancellationToken,
     /// Seed of every connection's RNG; each uses its own ChaCha stream.
     pub(crate) conn_seed: [u8; 32],
+    /// Shutting down: events are offered without waiting, so shutdown never
+    /// depends on the owner reading them (it may be the task awaiting
+    /// `shutdown()`).
+    pub(crate) draining: bool,
 }
 
 impl<T: Transport> Driver<T> {
@@ -105,6 +109,7 @@ impl<T: Transport> Driver<T> {
         tasks: &TaskTracker,
     ) {
         self.listener = None;
+        self.draining = true;
         lock(&self.table).shutdown();
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         tasks.close();
@@ -250,7 +255,16 @@ impl<T: Transport> Driver<T> {
 
     async fn emit(&self, event: PeerEvent) {
         // A dropped receiver means the owner does not want events.
-        let _ = self.events_out.send(event).await;
+        if self.draining {
+            let _ = self.events_out.try_send(event);
+            return;
+        }
+        // Waiting is the back-pressure on a slow owner, but a shutdown
+        // request must still get through.
+        tokio::select! {
+            _ = self.events_out.send(event) => {}
+            () = self.shutdown.cancelled() => {}
+        }
     }
 
     fn rng_for(&self, id: ConnectionId) -> ChaCha8Rng {

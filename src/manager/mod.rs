@@ -184,6 +184,7 @@ impl ConnectionManager {
             shutdown: manager.shutdown.clone(),
             finished: manager.finished.clone(),
             conn_seed,
+            draining: false,
         };
         let span = tracing::info_span!("manager", node = %node_id);
         tokio::spawn(tracing::Instrument::instrument(driver.run(), span));
