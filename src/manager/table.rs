@@ -3,7 +3,7 @@
 //! `now` passed in, with no I/O of its own beyond queueing a close on a
 //! connection handle. The async driver feeds it and carries out its actions.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,6 +113,54 @@ pub(crate) struct PeerTable {
     /// has no clock of its own).
     last_now: Option<Instant>,
     shutting_down: bool,
+    /// Connections by direction, kept as they change: admission and dialling
+    /// never scan the table.
+    counts: Counts,
+    /// Every row's `next_dial_at`, ordered by time: `poll` and
+    /// `next_deadline` look only at what is due.
+    schedule: BTreeSet<(Instant, PeerId)>,
+}
+
+/// Whether a scheduled row can be dialled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialability {
+    /// Now, at this address.
+    Now(SocketAddr),
+    /// After a handshake in flight with the peer ends.
+    Later,
+    /// Not at all (not persistent, ourselves, connected, denied, policy).
+    Never,
+}
+
+/// Live and pending connections by direction.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Counts {
+    live: [usize; 2],
+    pending: [usize; 2],
+}
+
+fn dir_index(direction: ConnectionDirection) -> usize {
+    match direction {
+        ConnectionDirection::Inbound => 0,
+        ConnectionDirection::Outbound => 1,
+    }
+}
+
+/// Sets a row's next dial time and keeps the schedule index in step; every
+/// write to `next_dial_at` goes through here.
+fn set_dial(
+    schedule: &mut BTreeSet<(Instant, PeerId)>,
+    peer: PeerId,
+    slot: &mut Slot,
+    at: Option<Instant>,
+) {
+    if let Some(old) = slot.next_dial_at {
+        schedule.remove(&(old, peer));
+    }
+    slot.next_dial_at = at;
+    if let Some(at) = at {
+        schedule.insert((at, peer));
+    }
 }
 
 impl PeerTable {
@@ -135,6 +183,8 @@ impl PeerTable {
             bans: BanList::new(config.ban_threshold, config.ban_duration),
             last_now: None,
             shutting_down: false,
+            counts: Counts::default(),
+            schedule: BTreeSet::new(),
             config,
         }
     }
@@ -151,16 +201,35 @@ impl PeerTable {
     }
 
     fn count(&self, direction: ConnectionDirection) -> usize {
-        let live = self.peers.values().flat_map(|s| s.live.values());
-        let live = live
-            .filter(|l| l.handle.info().direction == direction)
-            .count();
-        let pending = self.peers.values().flat_map(|s| s.pending.values());
-        live + pending.filter(|d| **d == direction).count()
+        let i = dir_index(direction);
+        self.counts.live[i] + self.counts.pending[i]
     }
 
     fn pending_total(&self) -> usize {
-        self.peers.values().map(|s| s.pending.len()).sum()
+        self.counts.pending[0] + self.counts.pending[1]
+    }
+
+    /// Debug builds recompute the counts and the schedule from the rows
+    /// after every change and check the kept ones.
+    fn check_bookkeeping(&self) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        let mut counts = Counts::default();
+        let mut schedule = BTreeSet::new();
+        for (peer, slot) in &self.peers {
+            for live in slot.live.values() {
+                counts.live[dir_index(live.handle.info().direction)] += 1;
+            }
+            for direction in slot.pending.values() {
+                counts.pending[dir_index(*direction)] += 1;
+            }
+            if let Some(at) = slot.next_dial_at {
+                schedule.insert((at, *peer));
+            }
+        }
+        assert_eq!(counts, self.counts, "connection counts drifted");
+        assert_eq!(schedule, self.schedule, "dial schedule drifted");
     }
 
     /// Marks `addr` as a persistent peer: dialled now, redialled after
@@ -173,8 +242,9 @@ impl PeerTable {
         slot.persistent = true;
         slot.dial_addr = Some(addr);
         if slot.next_dial_at.is_none() {
-            slot.next_dial_at = Some(now);
+            set_dial(&mut self.schedule, peer, slot, Some(now));
         }
+        self.check_bookkeeping();
         !was_persistent
     }
 
@@ -184,11 +254,12 @@ impl PeerTable {
             return false;
         };
         slot.persistent = false;
-        slot.next_dial_at = None;
+        set_dial(&mut self.schedule, peer, slot, None);
         for live in slot.live.values_mut() {
             live.closing = true;
             live.handle.close(Reason::Shutdown);
         }
+        self.check_bookkeeping();
         true
     }
 
@@ -238,7 +309,9 @@ impl PeerTable {
             .or_default()
             .pending
             .insert(id, ConnectionDirection::Inbound);
+        self.counts.pending[dir_index(ConnectionDirection::Inbound)] += 1;
         self.index.insert(id, peer);
+        self.check_bookkeeping();
         Ok(id)
     }
 
@@ -276,11 +349,14 @@ impl PeerTable {
             return;
         };
         let direction = slot.pending.remove(&id);
+        if let Some(d) = direction {
+            self.counts.pending[dir_index(d)] -= 1;
+        }
         if direction == Some(ConnectionDirection::Outbound) {
             slot.counters.dial_failures += 1;
             if reason == Some(Reason::SelfConnection) {
                 slot.is_self = true;
-                slot.next_dial_at = None;
+                set_dial(&mut self.schedule, peer, slot, None);
             } else if slot.active.is_none() && slot.persistent {
                 slot.failures += 1;
                 let c = &self.config;
@@ -291,11 +367,20 @@ impl PeerTable {
                     &mut self.rng,
                 );
                 let until = self.bans.banned_until(peer.ip());
-                slot.next_dial_at = Some(until.map_or(now + delay, |u| u.max(now + delay)));
+                let at = until.map_or(now + delay, |u| u.max(now + delay));
+                set_dial(&mut self.schedule, peer, slot, Some(at));
             }
         }
-        if slot.is_empty() {
-            self.peers.remove(&peer);
+        self.remove_if_empty(peer);
+        self.check_bookkeeping();
+    }
+
+    /// Drops a row that holds nothing worth keeping.
+    fn remove_if_empty(&mut self, peer: PeerId) {
+        if self.peers.get(&peer).is_some_and(Slot::is_empty) {
+            if let Some(mut slot) = self.peers.remove(&peer) {
+                set_dial(&mut self.schedule, peer, &mut slot, None);
+            }
         }
     }
 
@@ -306,8 +391,12 @@ impl PeerTable {
         let peer = info.peer;
         self.index.insert(info.id, peer);
         let slot = self.peers.entry(peer).or_default();
-        slot.pending.remove(&info.id);
-        slot.next_dial_at = None;
+        if let Some(d) = slot.pending.remove(&info.id) {
+            self.counts.pending[dir_index(d)] -= 1;
+        }
+        // Every branch below inserts the connection into `live` once.
+        self.counts.live[dir_index(info.direction)] += 1;
+        set_dial(&mut self.schedule, peer, slot, None);
         slot.counters.connections += 1;
         self.stats.handshakes_ok += 1;
         if slot.dial_addr.is_none() && info.remote.listen_port != 0 {
@@ -322,6 +411,7 @@ impl PeerTable {
                     closing: true,
                 },
             );
+            self.check_bookkeeping();
             return;
         }
         let new = view(&info);
@@ -373,6 +463,7 @@ impl PeerTable {
                 }));
             }
         }
+        self.check_bookkeeping();
     }
 
     /// Records a round-trip time measured on `id`.
@@ -409,12 +500,12 @@ impl PeerTable {
         let Some(closed) = slot.live.remove(&id) else {
             return;
         };
+        self.counts.live[dir_index(closed.handle.info().direction)] -= 1;
         slot.counters.closed += 1;
         if slot.active != Some(id) {
             // A loser of a tie-break, or a superseded connection: invisible.
-            if slot.is_empty() {
-                self.peers.remove(&peer);
-            }
+            self.remove_if_empty(peer);
+            self.check_bookkeeping();
             return;
         }
         slot.counters.disconnects += 1;
@@ -431,6 +522,7 @@ impl PeerTable {
                     direction: info.direction,
                     node_id: info.remote.node_id,
                 }));
+                self.check_bookkeeping();
                 return;
             }
             None => self.registry.remove(peer),
@@ -445,13 +537,11 @@ impl PeerTable {
             let delay = self.redial_delay(peer, error, lived);
             let at = self.after_ban(peer, now + delay);
             if let Some(slot) = self.peers.get_mut(&peer) {
-                slot.next_dial_at = Some(at);
+                set_dial(&mut self.schedule, peer, slot, Some(at));
             }
         }
-        let slot_empty = self.peers.get(&peer).is_some_and(Slot::is_empty);
-        if slot_empty {
-            self.peers.remove(&peer);
-        }
+        self.remove_if_empty(peer);
+        self.check_bookkeeping();
     }
 
     /// How long to wait before redialling a persistent peer whose only
@@ -487,57 +577,92 @@ impl PeerTable {
         )
     }
 
-    /// Starts the dials that are due, within the limits.
+    /// Starts the dials that are due, within the limits. Looks only at the
+    /// due part of the schedule, never at the whole table.
     pub(crate) fn poll(&mut self, now: Instant, actions: &mut Vec<Action>) {
         self.last_now = Some(now);
         if self.shutting_down {
             return;
         }
         let due: Vec<PeerId> = self
-            .peers
+            .schedule
             .iter()
-            .filter(|(peer, slot)| self.is_dialable(**peer, slot) && slot.next_dial_at <= Some(now))
-            .map(|(peer, _)| *peer)
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, peer)| *peer)
             .collect();
         for peer in due {
-            if self.count(ConnectionDirection::Outbound) >= self.config.max_outbound
-                || self.pending_total() >= self.config.max_pending_handshakes
-            {
+            if self.is_limited() {
                 break;
             }
+            let Some(slot) = self.peers.get(&peer) else {
+                continue;
+            };
+            let addr = match self.dialability(peer, slot) {
+                Dialability::Now(addr) => addr,
+                Dialability::Later => continue,
+                Dialability::Never => {
+                    if let Some(slot) = self.peers.get_mut(&peer) {
+                        set_dial(&mut self.schedule, peer, slot, None);
+                    }
+                    continue;
+                }
+            };
             let id = self.allocate_id();
             let Some(slot) = self.peers.get_mut(&peer) else {
                 continue;
             };
-            let Some(addr) = slot.dial_addr else {
-                continue;
-            };
             slot.pending.insert(id, ConnectionDirection::Outbound);
-            slot.next_dial_at = None;
+            self.counts.pending[dir_index(ConnectionDirection::Outbound)] += 1;
+            set_dial(&mut self.schedule, peer, slot, None);
             slot.counters.dials += 1;
             self.index.insert(id, peer);
             actions.push(Action::Dial { id, peer, addr });
         }
+        self.check_bookkeeping();
     }
 
-    fn is_dialable(&self, peer: PeerId, slot: &Slot) -> bool {
-        slot.persistent
-            && !slot.is_self
-            && slot.active.is_none()
-            && slot.pending.is_empty()
-            && slot.next_dial_at.is_some()
-            && slot.dial_addr.is_some()
-            && self.is_allowed(peer.ip())
-            && may_dial(self.config.tie_break, self.own_ip, peer.ip())
+    /// The outbound or pending-handshake limit is reached: dials wait for a
+    /// connection or handshake to end (which wakes the driver anyway).
+    fn is_limited(&self) -> bool {
+        self.count(ConnectionDirection::Outbound) >= self.config.max_outbound
+            || self.pending_total() >= self.config.max_pending_handshakes
     }
 
-    /// The earliest instant at which [`PeerTable::poll`] may dial.
+    /// Whether a scheduled row can be dialled.
+    fn dialability(&self, peer: PeerId, slot: &Slot) -> Dialability {
+        let never = !slot.persistent
+            || slot.is_self
+            || slot.active.is_some()
+            || !self.is_allowed(peer.ip())
+            || !may_dial(self.config.tie_break, self.own_ip, peer.ip());
+        match slot.dial_addr {
+            Some(_) if never => Dialability::Never,
+            None => Dialability::Never,
+            // A handshake with the peer is in flight: wait for its outcome.
+            Some(_) if !slot.pending.is_empty() => Dialability::Later,
+            Some(addr) => Dialability::Now(addr),
+        }
+    }
+
+    /// The earliest instant at which [`PeerTable::poll`] may dial; `None`
+    /// while a limit blocks dialling (a past instant here would spin the
+    /// driver).
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.peers
-            .iter()
-            .filter(|(peer, slot)| self.is_dialable(**peer, slot))
-            .filter_map(|(_, slot)| slot.next_dial_at)
-            .min()
+        if self.shutting_down || self.is_limited() {
+            return None;
+        }
+        // Rows waiting on a handshake are skipped: its outcome wakes the
+        // driver. Rows that can never be dialled are due too, so `poll`
+        // clears them.
+        let waiting = |peer: &PeerId| {
+            let slot = self.peers.get(peer);
+            matches!(
+                slot.map(|s| self.dialability(*peer, s)),
+                Some(Dialability::Later)
+            )
+        };
+        let next = self.schedule.iter().find(|(_, peer)| !waiting(peer));
+        next.map(|(at, _)| *at)
     }
 
     /// `at`, or the end of the peer's ban if that is later.
@@ -561,8 +686,8 @@ impl PeerTable {
                 live.closing = true;
                 live.handle.close(Reason::Banned);
             }
-            if let Some(at) = slot.next_dial_at.as_mut() {
-                *at = (*at).max(until);
+            if let Some(at) = slot.next_dial_at {
+                set_dial(&mut self.schedule, peer, slot, Some(at.max(until)));
             }
         }
     }
@@ -570,13 +695,14 @@ impl PeerTable {
     /// Stops admitting and dialling, and asks every connection to close.
     pub(crate) fn shutdown(&mut self) {
         self.shutting_down = true;
-        for slot in self.peers.values_mut() {
-            slot.next_dial_at = None;
+        for (peer, slot) in self.peers.iter_mut() {
+            set_dial(&mut self.schedule, *peer, slot, None);
             for live in slot.live.values_mut() {
                 live.closing = true;
                 live.handle.close(Reason::Shutdown);
             }
         }
+        self.check_bookkeeping();
     }
 
     /// Whether any connection is still running.

@@ -356,3 +356,30 @@ fn misbehaviour_bans_then_expires() {
     assert_eq!(t.on_accept(addr(2, 6002), shortest), Err(Reason::Banned));
     assert!(t.on_accept(addr(2, 6003), until).is_ok(), "ban expired");
 }
+
+/// With the outbound limit reached, a due dial waits without a deadline in
+/// the past (which would spin the driver), and goes out once a slot frees.
+#[test]
+fn outbound_limit_blocks_without_spinning() {
+    let config = Config {
+        max_outbound: 1,
+        ..Config::default()
+    };
+    let (mut t, _) = table(config);
+    let t0 = Instant::now();
+    t.add_peer(addr(2, 9000), t0);
+    t.add_peer(addr(3, 9000), t0);
+    let mut actions = Vec::new();
+    t.poll(t0, &mut actions);
+    let first = dial_ids(&actions);
+    assert_eq!(first.len(), 1, "only one dial within the limit");
+    assert_eq!(t.next_deadline(), None, "blocked by the limit: no deadline");
+    t.on_handshake_failed(first[0], None, t0);
+    let mut actions = Vec::new();
+    t.poll(t0, &mut actions);
+    assert_eq!(
+        dial_ids(&actions).len(),
+        1,
+        "the waiting peer is dialled once a slot frees"
+    );
+}
