@@ -380,3 +380,53 @@ fn naive_keep_both_keeps_two() {
     let leaked = mesh.tallies["n0"].failed_connects();
     assert_eq!(mesh.open_streams()["n0"], 2 + leaked);
 }
+
+/// A node configured with its own address dials it once, recognises its own
+/// node id in the handshake, and never dials it again (ten minutes later,
+/// still one dial, no connection).
+#[test]
+fn self_dial_detected_and_stopped() {
+    let mut sim = turmoil::Builder::new()
+        .rng_seed(5)
+        .simulation_duration(Duration::from_secs(3600))
+        .tick_duration(Duration::from_millis(10))
+        .build();
+    let handles: Handles = Arc::default();
+    let published = handles.clone();
+    sim.host("solo", move || {
+        let published = published.clone();
+        async move {
+            let me = SocketAddr::new(turmoil::lookup("solo"), PORT);
+            let options = ManagerOptions {
+                listen: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT)),
+                local_ip: Some(me.ip()),
+                seed: Some(9),
+                peers: vec![me],
+            };
+            let (manager, mut events) =
+                ConnectionManager::start(SimTransport::new(), Config::default(), options).await?;
+            published.lock().unwrap().insert("solo".into(), manager);
+            while events.recv().await.is_some() {}
+            Ok(())
+        }
+    });
+    while sim.elapsed() < Duration::from_secs(600) {
+        sim.step().unwrap();
+    }
+    let snap = handles.lock().unwrap()["solo"].snapshot();
+    let row = snap
+        .peer(PeerId::new(sim.lookup("solo")))
+        .expect("row kept");
+    assert_eq!(
+        (row.counters.dials, row.counters.dial_failures),
+        (1, 1),
+        "{snap}"
+    );
+    assert_eq!(row.connections.len(), 0);
+    assert_eq!(row.state, PeerState::Idle);
+    assert_eq!(
+        snap.stats.reasons.get("self_connection"),
+        Some(&2),
+        "both ends refused: {snap:?}"
+    );
+}
