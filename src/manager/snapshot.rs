@@ -59,8 +59,12 @@ pub struct PeerCounters {
 pub struct ManagerStats {
     /// Handshakes completed.
     pub handshakes_ok: u64,
-    /// Handshakes failed (either direction).
+    /// Handshakes that started (a stream was open) and failed, either
+    /// direction.
     pub handshakes_failed: u64,
+    /// Dials that did not end in a connection: refused or timed-out
+    /// connects, and failed dialer handshakes.
+    pub dial_failures: u64,
     /// Inbound connections refused before their handshake.
     pub inbound_refused: u64,
     /// Duplicate connections closed by the tie-break.
@@ -111,7 +115,8 @@ pub struct PeerRow {
     pub connections: Vec<ConnectionRow>,
     /// Handshakes in flight.
     pub pending: usize,
-    /// Last RTT measured on the active connection.
+    /// Last RTT measured on the active connection (cleared when the peer
+    /// disconnects).
     pub last_rtt: Option<Duration>,
     /// Counters.
     pub counters: PeerCounters,

@@ -335,8 +335,8 @@ impl PeerTable {
         let Some(peer) = self.index.remove(&id) else {
             return;
         };
-        self.stats.handshakes_failed += 1;
         if let Some(reason) = reason {
+            self.stats.handshakes_failed += 1;
             self.stats.count_reason(reason);
             if matches!(
                 reason,
@@ -354,6 +354,7 @@ impl PeerTable {
         }
         if direction == Some(ConnectionDirection::Outbound) {
             slot.counters.dial_failures += 1;
+            self.stats.dial_failures += 1;
             if reason == Some(Reason::SelfConnection) {
                 slot.is_self = true;
                 set_dial(&mut self.schedule, peer, slot, None);
@@ -525,7 +526,10 @@ impl PeerTable {
                 self.check_bookkeeping();
                 return;
             }
-            None => self.registry.remove(peer),
+            None => {
+                self.registry.remove(peer);
+                slot.last_rtt = None;
+            }
         }
         actions.push(Action::Emit(PeerEvent::Disconnected {
             peer,

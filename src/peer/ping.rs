@@ -94,7 +94,7 @@ impl PingState {
             }
             self.pending.pop_front();
             self.remember(nonce, false);
-            self.consecutive_missed += 1;
+            self.consecutive_missed = self.consecutive_missed.saturating_add(1);
             if self.consecutive_missed >= self.max_missed {
                 return Err(ConnectionError::PingTimeout {
                     missed: self.consecutive_missed,
@@ -148,7 +148,9 @@ impl PingState {
             self.window_start = now;
             self.pings_in_window = 0;
         }
-        self.pings_in_window += 1;
+        // Counts peer pings: saturating, so a caller that keeps feeding pings
+        // after `PingFlood` cannot overflow it.
+        self.pings_in_window = self.pings_in_window.saturating_add(1);
         if self.pings_in_window > self.max_pings_per_interval {
             return Err(ProtocolViolation::PingFlood);
         }

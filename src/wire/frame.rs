@@ -18,10 +18,10 @@ pub const FRAME_HEADER_LEN: usize = 4;
 /// and call again). A prefix of zero or over `max_frame_len` is an error as
 /// soon as the 4 prefix bytes are in: nothing is buffered for it.
 pub fn decode_frame(buf: &mut BytesMut, max_frame_len: u32) -> Result<Option<Bytes>, FrameError> {
-    let Some(prefix) = buf.get(..FRAME_HEADER_LEN) else {
+    let Some(prefix) = buf.first_chunk::<FRAME_HEADER_LEN>() else {
         return Ok(None);
     };
-    let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+    let len = u32::from_be_bytes(*prefix);
     if len == 0 {
         return Err(FrameError::Empty);
     }
@@ -31,8 +31,9 @@ pub fn decode_frame(buf: &mut BytesMut, max_frame_len: u32) -> Result<Option<Byt
             max: max_frame_len,
         });
     }
-    let total = FRAME_HEADER_LEN + len as usize;
-    if buf.len() < total {
+    // `buf` holds the prefix, so the subtraction never saturates; comparing
+    // body bytes rather than adding to the prefix cannot overflow anywhere.
+    if buf.len().saturating_sub(FRAME_HEADER_LEN) < len as usize {
         // Nothing is reserved from the prefix alone: a peer that announces a
         // large frame must send its bytes before we hold memory for them.
         return Ok(None);
@@ -46,9 +47,11 @@ pub fn decode_frame(buf: &mut BytesMut, max_frame_len: u32) -> Result<Option<Byt
 /// # Panics
 /// If `body` is longer than `u32::MAX`; callers bound bodies by the frame cap
 /// (a `u32`) before encoding, so this is an internal invariant.
+// Local data only, and an internal invariant: see `# Panics`.
+#[allow(clippy::expect_used)]
 pub fn encode_frame(body: &[u8], out: &mut BytesMut) {
     let len = u32::try_from(body.len()).expect("frame body bounded by the u32 frame cap");
-    out.reserve(FRAME_HEADER_LEN + body.len());
+    out.reserve(FRAME_HEADER_LEN.saturating_add(body.len()));
     out.put_u32(len);
     out.put_slice(body);
 }

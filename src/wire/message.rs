@@ -92,12 +92,14 @@ impl Message {
 
     /// Length of the frame body (type byte plus payload).
     pub fn body_len(&self) -> usize {
-        1 + match self {
+        let payload = match self {
             Message::Hello(_) | Message::HelloAccept(_) => HELLO_LEN,
             Message::HelloReject(_) | Message::Goodbye(_) => 1,
             Message::Ping { .. } | Message::Pong { .. } => 16,
             Message::App(bytes) => bytes.len(),
-        }
+        };
+        // A buffer is at most `isize::MAX` bytes: this never saturates.
+        payload.saturating_add(1)
     }
 
     /// Appends this message as one whole frame (prefix included) to `out`.
@@ -105,9 +107,11 @@ impl Message {
     /// # Panics
     /// If an `App` payload exceeds `u32::MAX - 1` bytes; senders check the
     /// configured frame cap first.
+    // Local data only, and an internal invariant: see `# Panics`.
+    #[allow(clippy::expect_used)]
     pub fn encode(&self, out: &mut BytesMut) {
         let body_len = u32::try_from(self.body_len()).expect("body bounded by frame cap");
-        out.reserve(FRAME_HEADER_LEN + body_len as usize);
+        out.reserve(FRAME_HEADER_LEN.saturating_add(body_len as usize));
         out.put_u32(body_len);
         out.put_u8(self.message_type() as u8);
         match self {
@@ -136,7 +140,7 @@ impl Message {
 
     /// This message as one frame in its own buffer.
     pub fn to_frame(&self) -> Bytes {
-        let mut out = BytesMut::with_capacity(FRAME_HEADER_LEN + self.body_len());
+        let mut out = BytesMut::with_capacity(FRAME_HEADER_LEN.saturating_add(self.body_len()));
         self.encode(&mut out);
         out.freeze()
     }
@@ -146,24 +150,25 @@ impl Message {
     /// `App` payloads share the frame's buffer: no copy.
     pub fn decode(body: Bytes) -> Result<Message, DecodeError> {
         let (&tag, payload) = body.split_first().ok_or(DecodeError::EmptyBody)?;
-        let fixed = |expected: usize| {
-            if payload.len() == expected {
-                Ok(payload)
-            } else {
-                Err(DecodeError::BadLength {
-                    message_type: tag,
-                    len: payload.len(),
-                })
-            }
+        let bad_length = || DecodeError::BadLength {
+            message_type: tag,
+            len: payload.len(),
+        };
+        let reason = || match *payload {
+            [code] => Ok(Reason::from_code(code)),
+            _ => Err(bad_length()),
         };
         let msg = match tag {
             0x01 => Message::Hello(decode_hello(tag, payload)?),
             0x02 => Message::HelloAccept(decode_hello(tag, payload)?),
-            0x03 => Message::HelloReject(Reason::from_code(fixed(1)?[0])),
+            0x03 => Message::HelloReject(reason()?),
             0x04 | 0x05 => {
-                let p = fixed(16)?;
-                let nonce = be_u64(&p[..8]);
-                let timestamp_ms = be_u64(&p[8..]);
+                let (nonce, rest) = payload.split_first_chunk::<8>().ok_or_else(bad_length)?;
+                let timestamp_ms = <&[u8; 8]>::try_from(rest).map_err(|_| bad_length())?;
+                let (nonce, timestamp_ms) = (
+                    u64::from_be_bytes(*nonce),
+                    u64::from_be_bytes(*timestamp_ms),
+                );
                 if tag == 0x04 {
                     Message::Ping {
                         nonce,
@@ -176,7 +181,8 @@ impl Message {
                     }
                 }
             }
-            0x06 => Message::Goodbye(Reason::from_code(fixed(1)?[0])),
+            0x06 => Message::Goodbye(reason()?),
+            // `split_first` succeeded: the body holds at least the tag byte.
             0x10 => Message::App(body.slice(1..)),
             other => return Err(DecodeError::UnknownType(other)),
         };
@@ -187,38 +193,29 @@ impl Message {
 /// Reads a hello: magic and version first, so a peer of another protocol or
 /// version gets the precise error even when the rest has another layout.
 fn decode_hello(tag: u8, p: &[u8]) -> Result<Hello, DecodeError> {
-    let bad_len = DecodeError::BadLength {
+    let bad_len = || DecodeError::BadLength {
         message_type: tag,
         len: p.len(),
     };
-    let (Some(magic), Some(version)) = (p.get(..4), p.get(4..6)) else {
-        return Err(bad_len);
-    };
-    if magic != MAGIC {
-        let mut got = [0u8; 4];
-        got.copy_from_slice(magic);
-        return Err(DecodeError::BadMagic(got));
+    let (magic, rest) = p.split_first_chunk::<4>().ok_or_else(bad_len)?;
+    let (version, rest) = rest.split_first_chunk::<2>().ok_or_else(bad_len)?;
+    if *magic != MAGIC {
+        return Err(DecodeError::BadMagic(*magic));
     }
-    let version = u16::from_be_bytes([version[0], version[1]]);
+    let version = u16::from_be_bytes(*version);
     if version != PROTOCOL_VERSION {
         return Err(DecodeError::UnsupportedVersion(version));
     }
     if p.len() != HELLO_LEN {
-        return Err(bad_len);
+        return Err(bad_len());
     }
-    let mut node_id = [0u8; 16];
-    node_id.copy_from_slice(&p[10..26]);
+    let (network_id, rest) = rest.split_first_chunk::<4>().ok_or_else(bad_len)?;
+    let (node_id, rest) = rest.split_first_chunk::<16>().ok_or_else(bad_len)?;
+    let listen_port = <&[u8; 2]>::try_from(rest).map_err(|_| bad_len())?;
     Ok(Hello {
         version,
-        network_id: u32::from_be_bytes([p[6], p[7], p[8], p[9]]),
-        node_id: NodeId(u128::from_be_bytes(node_id)),
-        listen_port: u16::from_be_bytes([p[26], p[27]]),
+        network_id: u32::from_be_bytes(*network_id),
+        node_id: NodeId(u128::from_be_bytes(*node_id)),
+        listen_port: u16::from_be_bytes(*listen_port),
     })
-}
-
-/// Big-endian u64 from exactly 8 bytes (callers slice after a length check).
-fn be_u64(bytes: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(bytes);
-    u64::from_be_bytes(b)
 }

@@ -4,6 +4,22 @@
 //! one frame into a [`Message`] and back, `reason` holds the close and reject
 //! codes. The byte-level specification is `docs/protocol.md`; golden-byte
 //! tests pin it.
+//!
+//! Every byte here may come from a hostile peer, so clippy refuses, outside
+//! tests, any `unwrap`, `expect`, indexing or slicing that can panic, and
+//! any arithmetic that can overflow; the two `expect`s on local data that
+//! remain carry an `allow` and a `# Panics` section. Fuzzed by `fuzz/` and
+//! property-tested by `tests/proptest_wire.rs` (`docs/fuzzing.md`).
+
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
 
 mod frame;
 mod message;

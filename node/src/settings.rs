@@ -1,0 +1,489 @@
+//! Command line and config file: the clap [`Cli`], the TOML [`FileConfig`],
+//! and their merge into one validated [`Settings`]. Flags override the file;
+//! the file overrides the library defaults. Every failure is a
+//! [`SettingsError`] whose message fits on one line.
+//!
+//! Nothing here opens a socket: whether an address is usable is found out
+//! when the node binds it (see `node`).
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use peerlink::error::ConfigError;
+use peerlink::Config;
+use serde::Deserialize;
+
+/// Filter used when neither `--log-level`, `RUST_LOG` nor the file sets one.
+pub const DEFAULT_LOG_FILTER: &str = "info";
+
+/// A small P2P node on peerlink: keeps one TCP connection per peer IP,
+/// pings every peer, and serves its peer table on an admin endpoint.
+#[derive(Clone, Debug, Default, Parser)]
+#[command(name = "peerlink-node", version)]
+pub struct Cli {
+    /// TOML file with any of the settings below (snake_case keys, durations
+    /// as strings like "15s"); flags given here override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to accept peers on. Its IP is also the source address of
+    /// outbound connections, unless it is unspecified (0.0.0.0) or
+    /// --local-ip is given.
+    #[arg(long, value_name = "IP:PORT")]
+    pub listen: Option<SocketAddr>,
+    /// A peer to keep connected (repeatable). Given at least once, the
+    /// flags replace the file's `peers` list.
+    #[arg(long = "peer", value_name = "IP:PORT")]
+    pub peers: Vec<SocketAddr>,
+    /// Source IP of outbound connections (several nodes on one machine).
+    #[arg(long, value_name = "IP")]
+    pub local_ip: Option<IpAddr>,
+    /// Admin HTTP endpoint (loopback only): GET /peers, GET /metrics.
+    #[arg(long, value_name = "IP:PORT")]
+    pub admin: Option<SocketAddr>,
+    /// Log filter: a level (info, debug...) or tracing directives
+    /// ("info,peerlink=debug"). Default: RUST_LOG, then the file, then info.
+    #[arg(long, value_name = "FILTER")]
+    pub log_level: Option<String>,
+    /// Network id; peers with another id are refused. [default: 0]
+    #[arg(long, value_name = "N")]
+    pub network_id: Option<u32>,
+    /// Most inbound connections at once. [default: 125]
+    #[arg(long, value_name = "N")]
+    pub max_inbound: Option<usize>,
+    /// Most outbound connections at once. [default: 75]
+    #[arg(long, value_name = "N")]
+    pub max_outbound: Option<usize>,
+    /// Most handshakes in flight at once. [default: 30]
+    #[arg(long, value_name = "N")]
+    pub max_pending: Option<usize>,
+    /// How often each peer is pinged. [default: 15s]
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    pub ping_interval: Option<Duration>,
+    /// How long a ping waits for its pong. [default: 20s]
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    pub pong_timeout: Option<Duration>,
+    /// Consecutive missed pongs that declare a peer dead. [default: 3]
+    #[arg(long, value_name = "N")]
+    pub max_missed_pongs: Option<u32>,
+    /// Time allowed for a handshake. [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    pub handshake_timeout: Option<Duration>,
+    /// Time allowed for a TCP connect. [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    pub connect_timeout: Option<Duration>,
+    /// First redial delay after a failure. [default: 5s]
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    pub redial_backoff_min: Option<Duration>,
+    /// Ceiling of the redial delay. [default: 300s]
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    pub redial_backoff_max: Option<Duration>,
+    /// Misbehaviour strikes within --ban-duration that ban a peer IP.
+    /// [default: 3]
+    #[arg(long, value_name = "N")]
+    pub ban_threshold: Option<u32>,
+    /// How long a ban lasts. [default: 10m]
+    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    pub ban_duration: Option<Duration>,
+}
+
+/// The config file: the same settings as the flags, all optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// See [`Cli::listen`].
+    pub listen: Option<SocketAddr>,
+    /// See [`Cli::peers`].
+    pub peers: Option<Vec<SocketAddr>>,
+    /// See [`Cli::local_ip`].
+    pub local_ip: Option<IpAddr>,
+    /// See [`Cli::admin`].
+    pub admin: Option<SocketAddr>,
+    /// See [`Cli::log_level`].
+    pub log_level: Option<String>,
+    /// See [`Cli::network_id`].
+    pub network_id: Option<u32>,
+    /// See [`Cli::max_inbound`].
+    pub max_inbound: Option<usize>,
+    /// See [`Cli::max_outbound`].
+    pub max_outbound: Option<usize>,
+    /// See [`Cli::max_pending`].
+    pub max_pending: Option<usize>,
+    /// See [`Cli::ping_interval`].
+    pub ping_interval: Option<String>,
+    /// See [`Cli::pong_timeout`].
+    pub pong_timeout: Option<String>,
+    /// See [`Cli::max_missed_pongs`].
+    pub max_missed_pongs: Option<u32>,
+    /// See [`Cli::handshake_timeout`].
+    pub handshake_timeout: Option<String>,
+    /// See [`Cli::connect_timeout`].
+    pub connect_timeout: Option<String>,
+    /// See [`Cli::redial_backoff_min`].
+    pub redial_backoff_min: Option<String>,
+    /// See [`Cli::redial_backoff_max`].
+    pub redial_backoff_max: Option<String>,
+    /// See [`Cli::ban_threshold`].
+    pub ban_threshold: Option<u32>,
+    /// See [`Cli::ban_duration`].
+    pub ban_duration: Option<String>,
+}
+
+/// Everything the node needs to start, validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// Where peers connect to us.
+    pub listen: SocketAddr,
+    /// Peers kept connected from the start.
+    pub peers: Vec<SocketAddr>,
+    /// Source IP of outbound connections.
+    pub local_ip: Option<IpAddr>,
+    /// The admin endpoint, if any.
+    pub admin: Option<SocketAddr>,
+    /// The tracing filter.
+    pub log_filter: String,
+    /// The library's settings.
+    pub config: Config,
+}
+
+/// Why the settings are unusable. Each message is one line.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML for these settings.
+    #[error("invalid config file {path}, line {line}: {message}")]
+    ParseFile {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the problem.
+        line: usize,
+        /// What is wrong, on one line.
+        message: String,
+    },
+    /// A duration in the file does not parse.
+    #[error("invalid duration for {field}: {value:?} (use a whole number and a unit: 500ms, 15s, 2m, 1h)")]
+    Duration {
+        /// The setting.
+        field: &'static str,
+        /// What was given.
+        value: String,
+    },
+    /// No listen address anywhere.
+    #[error("no listen address: give --listen IP:PORT or `listen` in the config file")]
+    NoListen,
+    /// A peer address that cannot be dialled.
+    #[error("peer address {0} cannot be dialled: it needs a specific IP and a non-zero port")]
+    Peer(SocketAddr),
+    /// The admin endpoint would be reachable from the network.
+    #[error("admin address {0} must be a loopback address (127.0.0.0/8 or ::1)")]
+    AdminNotLoopback(SocketAddr),
+    /// The log filter does not parse.
+    #[error("invalid log filter {filter:?}: {message}")]
+    LogFilter {
+        /// What was given.
+        filter: String,
+        /// Why it does not parse.
+        message: String,
+    },
+    /// The library refused the combination of settings.
+    #[error("invalid settings: {0}")]
+    Config(#[from] ConfigError),
+}
+
+/// Parses `500ms`, `15s`, `2m` or `1h`: a whole number and a unit.
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().ok()?;
+    match unit {
+        "ms" => Some(Duration::from_millis(n)),
+        "s" => Some(Duration::from_secs(n)),
+        "m" => n.checked_mul(60).map(Duration::from_secs),
+        "h" => n.checked_mul(3600).map(Duration::from_secs),
+        _ => None,
+    }
+}
+
+fn duration_arg(text: &str) -> Result<Duration, String> {
+    parse_duration(text)
+        .ok_or_else(|| "use a whole number and a unit: 500ms, 15s, 2m, 1h".to_string())
+}
+
+impl FileConfig {
+    /// Reads and parses `path`.
+    pub fn load(path: &Path) -> Result<FileConfig, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SettingsError::ReadFile {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        FileConfig::parse(&text).map_err(|(line, message)| SettingsError::ParseFile {
+            path: path.to_path_buf(),
+            line,
+            message,
+        })
+    }
+
+    /// Parses TOML text; an error is its 1-based line and a one-line message.
+    pub fn parse(text: &str) -> Result<FileConfig, (usize, String)> {
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            let offset = e.span().map_or(0, |s| s.start).min(text.len());
+            let line = text.as_bytes()[..offset]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1;
+            (line, one_line(e.message()))
+        })
+    }
+}
+
+/// Joins a possibly multi-line message into one line.
+pub fn one_line(text: &str) -> String {
+    let parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    parts.join("; ")
+}
+
+fn file_duration(
+    field: &'static str,
+    value: Option<&String>,
+) -> Result<Option<Duration>, SettingsError> {
+    value
+        .map(|v| {
+            parse_duration(v).ok_or_else(|| SettingsError::Duration {
+                field,
+                value: v.clone(),
+            })
+        })
+        .transpose()
+}
+
+impl Settings {
+    /// Reads the file named by `--config` (if any) and merges it under the
+    /// flags. `env_filter` is `RUST_LOG`, consulted after `--log-level`.
+    pub fn from_cli(cli: Cli, env_filter: Option<String>) -> Result<Settings, SettingsError> {
+        let file = match &cli.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        Settings::merge(cli, file, env_filter)
+    }
+
+    /// Flags over file over defaults, then validation.
+    pub fn merge(
+        cli: Cli,
+        file: FileConfig,
+        env_filter: Option<String>,
+    ) -> Result<Settings, SettingsError> {
+        let listen = cli.listen.or(file.listen).ok_or(SettingsError::NoListen)?;
+        let config = merged_config(&cli, &file)?;
+        config.validate()?;
+        let peers = if cli.peers.is_empty() {
+            file.peers.unwrap_or_default()
+        } else {
+            cli.peers
+        };
+        if let Some(bad) = peers
+            .iter()
+            .find(|p| p.ip().is_unspecified() || p.port() == 0)
+        {
+            return Err(SettingsError::Peer(*bad));
+        }
+        let admin = cli.admin.or(file.admin);
+        if let Some(admin) = admin.filter(|a| !a.ip().is_loopback()) {
+            return Err(SettingsError::AdminNotLoopback(admin));
+        }
+        let local_ip = cli
+            .local_ip
+            .or(file.local_ip)
+            .or(Some(listen.ip()).filter(|ip| !ip.is_unspecified()));
+        let log_filter = cli
+            .log_level
+            .or(env_filter.filter(|f| !f.trim().is_empty()))
+            .or(file.log_level)
+            .unwrap_or_else(|| DEFAULT_LOG_FILTER.to_string());
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&log_filter) {
+            return Err(SettingsError::LogFilter {
+                filter: log_filter,
+                message: one_line(&e.to_string()),
+            });
+        }
+        Ok(Settings {
+            listen,
+            peers,
+            local_ip,
+            admin,
+            log_filter,
+            config,
+        })
+    }
+}
+
+/// Names of the duration settings, in the order [`merged_config`] uses.
+const DURATION_FIELDS: [&str; 7] = [
+    "ping_interval",
+    "pong_timeout",
+    "handshake_timeout",
+    "connect_timeout",
+    "redial_backoff_min",
+    "redial_backoff_max",
+    "ban_duration",
+];
+
+/// The library config: each field from the flag, else the file, else
+/// `Config::default()`.
+fn merged_config(cli: &Cli, file: &FileConfig) -> Result<Config, SettingsError> {
+    let d = Config::default();
+    let flags = [
+        cli.ping_interval,
+        cli.pong_timeout,
+        cli.handshake_timeout,
+        cli.connect_timeout,
+        cli.redial_backoff_min,
+        cli.redial_backoff_max,
+        cli.ban_duration,
+    ];
+    let in_file = [
+        &file.ping_interval,
+        &file.pong_timeout,
+        &file.handshake_timeout,
+        &file.connect_timeout,
+        &file.redial_backoff_min,
+        &file.redial_backoff_max,
+        &file.ban_duration,
+    ];
+    let mut durations = [
+        d.ping_interval,
+        d.pong_timeout,
+        d.handshake_timeout,
+        d.connect_timeout,
+        d.redial_backoff_min,
+        d.redial_backoff_max,
+        d.ban_duration,
+    ];
+    for (i, slot) in durations.iter_mut().enumerate() {
+        let from_file = file_duration(DURATION_FIELDS[i], in_file[i].as_ref())?;
+        *slot = flags[i].or(from_file).unwrap_or(*slot);
+    }
+    let [ping_interval, pong_timeout, handshake_timeout, connect_timeout, redial_backoff_min, redial_backoff_max, ban_duration] =
+        durations;
+    Ok(Config {
+        network_id: cli.network_id.or(file.network_id).unwrap_or(d.network_id),
+        max_inbound: cli
+            .max_inbound
+            .or(file.max_inbound)
+            .unwrap_or(d.max_inbound),
+        max_outbound: cli
+            .max_outbound
+            .or(file.max_outbound)
+            .unwrap_or(d.max_outbound),
+        max_pending_handshakes: cli
+            .max_pending
+            .or(file.max_pending)
+            .unwrap_or(d.max_pending_handshakes),
+        max_missed_pongs: cli
+            .max_missed_pongs
+            .or(file.max_missed_pongs)
+            .unwrap_or(d.max_missed_pongs),
+        ping_interval,
+        pong_timeout,
+        handshake_timeout,
+        connect_timeout,
+        redial_backoff_min,
+        redial_backoff_max,
+        ban_threshold: cli
+            .ban_threshold
+            .or(file.ban_threshold)
+            .unwrap_or(d.ban_threshold),
+        ban_duration,
+        ..d
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut full = vec!["peerlink-node"];
+        full.extend_from_slice(args);
+        Cli::try_parse_from(full).expect("flags parse")
+    }
+
+    /// Durations need a unit; each unit scales as documented.
+    #[test]
+    fn durations_parse_with_units_only() {
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        assert_eq!(parse_duration("15s"), Some(Duration::from_secs(15)));
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
+        for bad in ["15", "s", "1.5s", "-1s", "10 parsecs", ""] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    /// Flags override the file, the file overrides the defaults, and the
+    /// listen IP becomes the outbound source IP.
+    #[test]
+    fn flags_override_file_over_defaults() {
+        let file = FileConfig::parse(
+            "listen = \"127.0.0.2:9000\"\npeers = [\"127.0.0.3:9000\"]\n\
+             ping_interval = \"2s\"\npong_timeout = \"3s\"\nmax_inbound = 7\n",
+        )
+        .expect("file parses");
+        let flags = cli(&["--ping-interval", "500ms", "--max-outbound", "9"]);
+        let s = Settings::merge(flags, file, None).expect("valid");
+        assert_eq!(s.listen, "127.0.0.2:9000".parse().unwrap());
+        assert_eq!(s.peers, vec!["127.0.0.3:9000".parse().unwrap()]);
+        assert_eq!(s.local_ip, Some("127.0.0.2".parse().unwrap()));
+        assert_eq!(s.config.ping_interval, Duration::from_millis(500));
+        assert_eq!(s.config.pong_timeout, Duration::from_secs(3));
+        assert_eq!(s.config.max_inbound, 7);
+        assert_eq!(s.config.max_outbound, 9);
+        assert_eq!(
+            s.config.handshake_timeout,
+            Config::default().handshake_timeout
+        );
+        assert_eq!(s.log_filter, DEFAULT_LOG_FILTER);
+    }
+
+    /// Each kind of bad setting gets its own one-line message.
+    #[test]
+    fn bad_settings_are_named_on_one_line() {
+        let none = Settings::merge(cli(&[]), FileConfig::default(), None).unwrap_err();
+        assert!(matches!(none, SettingsError::NoListen));
+        let admin = cli(&["--listen", "127.0.0.1:1", "--admin", "10.1.2.3:80"]);
+        let err = Settings::merge(admin, FileConfig::default(), None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "admin address 10.1.2.3:80 must be a loopback address (127.0.0.0/8 or ::1)"
+        );
+        let peer = cli(&["--listen", "127.0.0.1:1", "--peer", "0.0.0.0:9000"]);
+        let err = Settings::merge(peer, FileConfig::default(), None).unwrap_err();
+        assert!(matches!(err, SettingsError::Peer(_)));
+        let zero = cli(&["--listen", "127.0.0.1:1", "--ping-interval", "0s"]);
+        let err = Settings::merge(zero, FileConfig::default(), None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid settings: ping_interval must be greater than zero"
+        );
+        let (line, message) =
+            FileConfig::parse("listen = \"127.0.0.1:1\"\nbogus = 1\n").unwrap_err();
+        assert_eq!(line, 2);
+        assert!(message.starts_with("unknown field `bogus`"), "{message}");
+        assert!(!message.contains('\n'));
+    }
+}
