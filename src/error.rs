@@ -106,7 +106,7 @@ impl HandshakeError {
                 Reason::UnsupportedVersion
             }
             HandshakeError::Rejected(r) | HandshakeError::Refused(r) => *r,
-            HandshakeError::Io(_) | HandshakeError::Closed => Reason::Shutdown,
+            HandshakeError::Io(_) | HandshakeError::Closed => Reason::ConnectionLost,
             _ => Reason::ProtocolViolation,
         }
     }
@@ -169,7 +169,7 @@ impl ConnectionError {
     pub fn reason(&self) -> Reason {
         match self {
             ConnectionError::RemoteClosed(r) | ConnectionError::LocalClosed(r) => *r,
-            ConnectionError::Eof | ConnectionError::Io(_) => Reason::Shutdown,
+            ConnectionError::Eof | ConnectionError::Io(_) => Reason::ConnectionLost,
             ConnectionError::Frame(FrameError::TooLarge { .. }) => Reason::FrameTooLarge,
             ConnectionError::Violation(ProtocolViolation::PingFlood) => Reason::RateLimited,
             ConnectionError::Frame(_)

@@ -354,7 +354,7 @@ async fn truncated_hello_then_eof<T: Transport>(mut case: Case<T>) {
         "{:?}",
         failure.error
     );
-    assert_eq!(failure.error.reason(), Reason::Shutdown);
+    assert_eq!(failure.error.reason(), Reason::ConnectionLost);
     assert_wire(&mut raw, &[]).await;
     case.finish().await;
 }
@@ -535,7 +535,7 @@ async fn truncated_frame_then_eof<T: Transport>(mut case: Case<T>) {
     raw.shutdown().await;
     let err = case.closed(&conn).await;
     assert!(matches!(err, ConnectionError::Eof), "{err:?}");
-    assert_eq!(err.reason(), Reason::Shutdown);
+    assert_eq!(err.reason(), Reason::ConnectionLost);
     assert!(!err.is_misbehaviour());
     let (frames, end) = raw.recv_all(WAIT).await;
     assert_eq!(frames, []);

@@ -155,6 +155,7 @@ fn reason_codes_are_golden() {
         (Reason::Banned, 13, "banned"),
         (Reason::SlowReader, 14, "slow_reader"),
         (Reason::RateLimited, 15, "rate_limited"),
+        (Reason::ConnectionLost, 16, "connection_lost"),
     ];
     for (reason, code, name) in table {
         assert_eq!(reason.code(), code);

@@ -10,23 +10,27 @@
 //! - [`scenarios`]: the built-in scenarios by name.
 //! - [`model`]: what runs in a host: peerlink under a policy, or a legacy model.
 //! - [`legacy`]: small models of the origin project's buggy designs.
+//! - [`hostile`]: hostile peers (valid handshake, then garbage) for one node of a scenario.
 //! - [`catalog`]: the bug catalog (origin bug → scenario, naive model, seed).
 //! - [`runner`]: one seed of one scenario, with invariants at every checkpoint.
 //! - [`invariants`]: the checks and their `Violation`s.
 //! - [`trace`]: the canonical event trace and its SHA-256.
 //! - [`view`]: the node table shape invariants read.
+//! - [`snapshot`]: a run as a reviewable, seed-fixed structure for insta snapshots.
 //! - [`sweep`]: many seeds across threads.
 //! - [`wallclock`]: the one wall clock, for speed reports only.
 
 pub mod bench;
 pub mod catalog;
 pub mod faults;
+pub mod hostile;
 pub mod invariants;
 pub mod legacy;
 pub mod model;
 pub mod runner;
 pub mod scenario;
 pub mod scenarios;
+pub mod snapshot;
 pub mod sweep;
 pub mod trace;
 pub mod view;

@@ -3,6 +3,7 @@
 //! `seed → scenario → run` is one deterministic function: everything random
 //! in a scenario is drawn from the run's seed.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use peerlink::Config;
@@ -76,6 +77,10 @@ pub struct Scenario {
     pub config: Config,
     /// Node model name (a tie-break policy or a legacy model).
     pub model: String,
+    /// Per-node overrides of `model`: node index to model name (a policy, a
+    /// legacy model or a `hostile` model). They win over `model` and over
+    /// `RunOptions::model`, so one hostile node stays hostile under any policy.
+    pub per_node_models: BTreeMap<usize, String>,
     /// Faults.
     pub faults: FaultPlan,
     /// Total simulated time.
@@ -115,6 +120,7 @@ impl Scenario {
             tick: Duration::from_millis(1),
             config,
             model: "node-id".into(),
+            per_node_models: BTreeMap::new(),
             faults: FaultPlan::None,
             duration: Duration::from_secs(60),
             checks,
@@ -148,6 +154,12 @@ impl Scenario {
     /// Sets the node model.
     pub fn model(mut self, model: &str) -> Self {
         self.model = model.into();
+        self
+    }
+
+    /// Runs node `index` as `model`, whatever the others run.
+    pub fn node_model(mut self, index: usize, model: &str) -> Self {
+        self.per_node_models.insert(index, model.into());
         self
     }
 

@@ -55,6 +55,7 @@ pub fn core_scenarios() -> Vec<Scenario> {
             .faults(FaultPlan::Fixed(vec![at(10, Fault::Crash(1)), at(25, Fault::Restart(1))])),
         Scenario::new("hold-release", "3 nodes; n0–n2 messages held for 8 s, then released in one burst", 3)
             .faults(FaultPlan::Fixed(vec![at(5, Fault::Hold(0, 2)), at(13, Fault::Release(0, 2))])),
+        hostile_peer(),
         Scenario::new(
             "random-faults",
             "5 nodes; 6 fault episodes of every kind drawn from the seed in [5 s, 60 s), all healed by 60 s",
@@ -75,6 +76,23 @@ pub fn core_scenarios() -> Vec<Scenario> {
         }),
         flaky_links(),
     ]
+}
+
+/// n0 and n1 know each other; n2 runs the hostile `garbage-after-hello`
+/// model (valid handshake, then a frame of unknown type, every 2 s until
+/// refused). Nobody is configured with n2, so only n0–n1 must connect; n2
+/// must be struck and banned by both (3 strikes) without disturbing n0–n1.
+/// Convergence is checked at 10 s, after the bans, when n2 has given up.
+fn hostile_peer() -> Scenario {
+    Scenario::new(
+        "hostile-peer",
+        "3 nodes; n2 completes handshakes then sends garbage every 2 s: banned by both, n0–n1 untouched",
+        3,
+    )
+    .knows(Knows::Only(vec![(0, 1), (1, 0)]))
+    .node_model(2, "garbage-after-hello")
+    .duration(secs(30))
+    .checks(|c| c.converge_within = secs(10))
 }
 
 /// Fast timers for short fault scenarios: detection in 4 s, backoff to 4 s.

@@ -80,8 +80,11 @@ impl<T: Transport> Driver<T> {
             tokio::select! {
                 biased;
                 () = self.shutdown.cancelled() => break,
-                Some(event) = conn_rx.recv() => self.on_connection_event(event).await,
+                // A finished handshake is registered before later events of
+                // other connections: a peer's goodbye on a duplicate must
+                // not be seen before the winner it refers to.
                 Some(done) = shake_rx.recv() => self.on_handshaked(done, &conn_tx, &tasks).await,
+                Some(event) = conn_rx.recv() => self.on_connection_event(event).await,
                 accepted = accept => match accepted {
                     Ok(link) => self.on_accept(link, &shake_tx, &tasks),
                     Err(error) => {
@@ -120,8 +123,8 @@ impl<T: Transport> Driver<T> {
             }
             tokio::select! {
                 biased;
-                Some(event) = conn_rx.recv() => self.on_connection_event(event).await,
                 Some(done) = shake_rx.recv() => self.on_handshaked(done, conn_tx, tasks).await,
+                Some(event) = conn_rx.recv() => self.on_connection_event(event).await,
                 () = tasks.wait(), if !live => break,
                 () = tokio::time::sleep_until(deadline) => {
                     tracing::warn!("shutdown grace elapsed with connections still open");
@@ -144,7 +147,7 @@ impl<T: Transport> Driver<T> {
                     let (transport, ctx, rng) =
                         (self.transport.clone(), self.ctx.clone(), self.rng_for(id));
                     let (done, stop) = (shake_tx.clone(), self.shutdown.clone());
-                    tasks.spawn(async move {
+                    tasks.spawn(tracing::Instrument::in_current_span(async move {
                         let dial = PeerConnection::new_outbound(&transport, addr, &ctx, id, rng);
                         let outcome = tokio::select! {
                             result = dial => match result {
@@ -157,7 +160,7 @@ impl<T: Transport> Driver<T> {
                             () = stop.cancelled() => Handshaked::Failed(id, Some(Reason::Shutdown)),
                         };
                         let _ = done.send(outcome).await;
-                    });
+                    }));
                 }
                 Action::Emit(event) => self.emit(event).await,
             }
@@ -176,13 +179,15 @@ impl<T: Transport> Driver<T> {
             Ok(id) => id,
             Err(reason) => {
                 tracing::debug!(peer = %PeerId::from_socket_addr(remote), %reason, "inbound refused");
-                tasks.spawn(reject_link(link, reason));
+                tasks.spawn(tracing::Instrument::in_current_span(reject_link(
+                    link, reason,
+                )));
                 return;
             }
         };
         let (table, ctx, rng) = (self.table.clone(), self.ctx.clone(), self.rng_for(id));
         let (done, stop) = (shake_tx.clone(), self.shutdown.clone());
-        tasks.spawn(async move {
+        tasks.spawn(tracing::Instrument::in_current_span(async move {
             let admit = |_: &crate::wire::Hello| lock(&table).admit(id);
             let shake = PeerConnection::<T>::new_inbound(link, &ctx, id, rng, admit);
             let outcome = tokio::select! {
@@ -196,7 +201,7 @@ impl<T: Transport> Driver<T> {
                 () = stop.cancelled() => Handshaked::Failed(id, Some(Reason::Shutdown)),
             };
             let _ = done.send(outcome).await;
-        });
+        }));
     }
 
     async fn on_handshaked(
@@ -213,7 +218,7 @@ impl<T: Transport> Driver<T> {
                 lock(&self.table).on_established(handle, &mut actions);
             }
             Handshaked::Failed(id, reason) => {
-                lock(&self.table).on_handshake_failed(id, reason, Instant::now());
+                lock(&self.table).on_handshake_failed(id, reason, Instant::now(), &mut actions);
             }
         }
         for action in actions {

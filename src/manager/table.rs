@@ -67,6 +67,11 @@ struct Slot {
     failures: u32,
     /// Consecutive "duplicate" goodbyes received with no connection left.
     duplicate_strikes: u32,
+    /// The peer said goodbye "duplicate" on our only connection while a
+    /// handshake with it was in flight: its winner is probably that
+    /// handshake, so `Disconnected` for this connection waits for the
+    /// outcome instead of flapping (`Disconnected` then `Connected`).
+    deferred_disconnect: Option<(ConnectionId, Reason)>,
     last_rtt: Option<Duration>,
     counters: PeerCounters,
 }
@@ -330,6 +335,7 @@ impl PeerTable {
         id: ConnectionId,
         reason: Option<Reason>,
         now: Instant,
+        actions: &mut Vec<Action>,
     ) {
         self.last_now = Some(now);
         let Some(peer) = self.index.remove(&id) else {
@@ -372,6 +378,16 @@ impl PeerTable {
                 set_dial(&mut self.schedule, peer, slot, Some(at));
             }
         }
+        if slot.pending.is_empty() && slot.active.is_none() {
+            if let Some((conn_id, reason)) = slot.deferred_disconnect.take() {
+                slot.counters.disconnects += 1;
+                actions.push(Action::Emit(PeerEvent::Disconnected {
+                    peer,
+                    conn_id,
+                    reason,
+                }));
+            }
+        }
         self.remove_if_empty(peer);
         self.check_bookkeeping();
     }
@@ -398,6 +414,8 @@ impl PeerTable {
         // Every branch below inserts the connection into `live` once.
         self.counts.live[dir_index(info.direction)] += 1;
         set_dial(&mut self.schedule, peer, slot, None);
+        // The winner a deferred disconnect was waiting for: no flap.
+        slot.deferred_disconnect = None;
         slot.counters.connections += 1;
         self.stats.handshakes_ok += 1;
         if slot.dial_addr.is_none() && info.remote.listen_port != 0 {
@@ -509,7 +527,6 @@ impl PeerTable {
             self.check_bookkeeping();
             return;
         }
-        slot.counters.disconnects += 1;
         // Under keep-both another connection may take over.
         let next = slot.live.iter().rev().find(|(_, l)| !l.closing);
         slot.active = next.map(|(id, _)| *id);
@@ -531,11 +548,17 @@ impl PeerTable {
                 slot.last_rtt = None;
             }
         }
-        actions.push(Action::Emit(PeerEvent::Disconnected {
-            peer,
-            conn_id: id,
-            reason,
-        }));
+        let winner_in_flight = !slot.pending.is_empty();
+        if winner_in_flight && matches!(error, ConnectionError::RemoteClosed(Reason::Duplicate)) {
+            slot.deferred_disconnect = Some((id, reason));
+        } else {
+            slot.counters.disconnects += 1;
+            actions.push(Action::Emit(PeerEvent::Disconnected {
+                peer,
+                conn_id: id,
+                reason,
+            }));
+        }
         if slot.persistent && !self.shutting_down && !slot.is_self {
             let lived = now - closed.handle.info().established_at;
             let delay = self.redial_delay(peer, error, lived);

@@ -111,7 +111,12 @@ fn admission_limits() {
         t.on_accept(addr(4, 5000), Instant::now()),
         Err(Reason::TooManyPending)
     );
-    t.on_handshake_failed(first, Some(Reason::HandshakeTimeout), Instant::now());
+    t.on_handshake_failed(
+        first,
+        Some(Reason::HandshakeTimeout),
+        Instant::now(),
+        &mut Vec::new(),
+    );
     t.on_accept(addr(4, 5000), Instant::now()).unwrap();
     let mut actions = Vec::new();
     let c = conn(99, ConnectionDirection::Inbound, NodeId(5), Instant::now());
@@ -191,7 +196,7 @@ fn one_dial_in_flight_then_backoff_then_redial() {
         );
     }
     assert_eq!(t.snapshot().peer(peer()).unwrap().state, PeerState::Dialing);
-    t.on_handshake_failed(first[0], None, t0);
+    t.on_handshake_failed(first[0], None, t0, &mut Vec::new());
     let due = t.next_deadline().unwrap();
     assert!(due >= t0 + Duration::from_secs(5) && due <= t0 + Duration::from_millis(6250));
     assert_eq!(t.snapshot().peer(peer()).unwrap().state, PeerState::Backoff);
@@ -211,7 +216,7 @@ fn one_dial_in_flight_then_backoff_then_redial() {
     assert!(matches!(
         events(actions)[..],
         [PeerEvent::Disconnected {
-            reason: Reason::Shutdown,
+            reason: Reason::ConnectionLost,
             ..
         }]
     ));
@@ -240,7 +245,7 @@ fn self_connection_stops_dialling() {
     let mut actions = Vec::new();
     t.poll(t0, &mut actions);
     let id = dial_ids(&actions)[0];
-    t.on_handshake_failed(id, Some(Reason::SelfConnection), t0);
+    t.on_handshake_failed(id, Some(Reason::SelfConnection), t0, &mut Vec::new());
     assert_eq!(t.next_deadline(), None);
     let mut actions = Vec::new();
     t.poll(t0 + Duration::from_secs(86400), &mut actions);
@@ -342,7 +347,7 @@ fn misbehaviour_bans_then_expires() {
         let id = c.handle.info().id;
         // Release the pending slot the accept reserved, as the driver would.
         let pending = *t.peers[&peer()].pending.keys().next().unwrap();
-        t.on_handshake_failed(pending, None, now);
+        t.on_handshake_failed(pending, None, now, &mut Vec::new());
         t.on_established(c.handle.clone(), &mut Vec::new());
         t.on_closed(id, &bad, now, &mut Vec::new());
     }
@@ -374,7 +379,7 @@ fn outbound_limit_blocks_without_spinning() {
     let first = dial_ids(&actions);
     assert_eq!(first.len(), 1, "only one dial within the limit");
     assert_eq!(t.next_deadline(), None, "blocked by the limit: no deadline");
-    t.on_handshake_failed(first[0], None, t0);
+    t.on_handshake_failed(first[0], None, t0, &mut Vec::new());
     let mut actions = Vec::new();
     t.poll(t0, &mut actions);
     assert_eq!(
@@ -382,4 +387,50 @@ fn outbound_limit_blocks_without_spinning() {
         1,
         "the waiting peer is dialled once a slot frees"
     );
+}
+
+/// The peer says goodbye "duplicate" on our only connection while its
+/// winning connection is still in its handshake here: no `Disconnected`
+/// flap. If the winner arrives the peer just gets a new active connection;
+/// if its handshake fails, `Disconnected` is emitted then.
+#[test]
+fn duplicate_goodbye_waits_for_the_winner() {
+    for winner_arrives in [true, false] {
+        let (mut t, _) = table(Config::default());
+        let t0 = Instant::now();
+        // Id 100: far from the ids the table allocates itself.
+        let ours = conn(100, ConnectionDirection::Outbound, PEER_NODE, t0);
+        t.on_established(ours.handle.clone(), &mut Vec::new());
+        let pending = t.on_accept(addr(2, 7777), t0).unwrap();
+        let mut actions = Vec::new();
+        let goodbye = ConnectionError::RemoteClosed(Reason::Duplicate);
+        t.on_closed(ConnectionId(100), &goodbye, t0, &mut actions);
+        assert!(
+            events(actions).is_empty(),
+            "no disconnect while the winner is in flight"
+        );
+        let mut actions = Vec::new();
+        if winner_arrives {
+            let winner = conn(pending.0, ConnectionDirection::Inbound, PEER_NODE, t0);
+            t.on_established(winner.handle.clone(), &mut actions);
+            assert!(
+                matches!(events(actions)[..], [PeerEvent::Connected { conn_id, .. }] if conn_id == pending)
+            );
+            assert_eq!(t.snapshot().peer(peer()).unwrap().counters.disconnects, 0);
+        } else {
+            t.on_handshake_failed(pending, Some(Reason::HandshakeTimeout), t0, &mut actions);
+            let evs = events(actions);
+            assert!(
+                matches!(
+                    evs[..],
+                    [PeerEvent::Disconnected {
+                        conn_id: ConnectionId(100),
+                        reason: Reason::Duplicate,
+                        ..
+                    }]
+                ),
+                "{evs:?}"
+            );
+        }
+    }
 }

@@ -10,7 +10,16 @@
 //! timeout), so `turmoil::established_tcp_stream_count_on` over-counts by one
 //! per failed connect. [`StreamTally`] counts both the streams this transport
 //! holds open and the connects that failed, so a simulator can check that
-//! `turmoil count == open + failed` exactly.
+//! `turmoil count == open + failed + abandoned` exactly.
+//!
+//! Crashes: when turmoil crashes a host it drops the host's runtime, and
+//! tokio drops the tasks in an order that depends on process-wide task ids;
+//! every dropped stream would send a FIN whose delay turmoil draws from the
+//! simulation's RNG, so the run would depend on what else the process had
+//! spawned. While a simulator marks the host as crashing
+//! ([`StreamTally::set_crashing`]), streams are abandoned instead of closed:
+//! no FIN, no draw. The crash is a power loss: peers learn of it from their
+//! pings, or from the restarted node's new session.
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -37,6 +46,8 @@ pub struct SimTransport {
 pub struct StreamTally {
     open: AtomicUsize,
     failed_connects: AtomicUsize,
+    abandoned: AtomicUsize,
+    crashing: std::sync::atomic::AtomicBool,
 }
 
 impl StreamTally {
@@ -48,6 +59,21 @@ impl StreamTally {
     /// Connects that did not complete; turmoil keeps a socket for each.
     pub fn failed_connects(&self) -> usize {
         self.failed_connects.load(Ordering::Relaxed)
+    }
+
+    /// Streams abandoned by a crash; turmoil keeps a socket for each.
+    pub fn abandoned_streams(&self) -> usize {
+        self.abandoned.load(Ordering::Relaxed)
+    }
+
+    /// Marks the host as crashing (streams dropped meanwhile are abandoned,
+    /// not closed) or no longer crashing.
+    pub fn set_crashing(&self, crashing: bool) {
+        self.crashing.store(crashing, Ordering::Relaxed);
+    }
+
+    fn is_crashing(&self) -> bool {
+        self.crashing.load(Ordering::Relaxed)
     }
 }
 
@@ -69,8 +95,8 @@ impl SimTransport {
         self.tally.open.fetch_add(1, Ordering::Relaxed);
         let guard = Arc::new(OpenGuard(self.tally.clone()));
         Ok(Link {
-            reader: SimReader(reader, guard.clone()),
-            writer: SimWriter(writer, guard),
+            reader: SimReader(Some(reader), guard.clone()),
+            writer: SimWriter(Some(writer), guard),
             local_addr,
             remote_addr,
         })
@@ -84,6 +110,9 @@ struct OpenGuard(Arc<StreamTally>);
 impl Drop for OpenGuard {
     fn drop(&mut self) {
         self.0.open.fetch_sub(1, Ordering::Relaxed);
+        if self.0.is_crashing() {
+            self.0.abandoned.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -99,13 +128,34 @@ impl Drop for FailGuard<'_> {
     }
 }
 
-/// Read half of a simulated stream.
+/// Read half of a simulated stream (always `Some` until dropped).
 #[derive(Debug)]
-pub struct SimReader(OwnedReadHalf, #[allow(dead_code)] Arc<OpenGuard>);
+pub struct SimReader(Option<OwnedReadHalf>, Arc<OpenGuard>);
 
-/// Write half of a simulated stream.
+/// Write half of a simulated stream (always `Some` until dropped).
 #[derive(Debug)]
-pub struct SimWriter(OwnedWriteHalf, #[allow(dead_code)] Arc<OpenGuard>);
+pub struct SimWriter(Option<OwnedWriteHalf>, Arc<OpenGuard>);
+
+impl Drop for SimReader {
+    fn drop(&mut self) {
+        if self.1 .0.is_crashing() {
+            // Abandoned, not closed: see the module docs on crashes.
+            std::mem::forget(self.0.take());
+        }
+    }
+}
+
+impl Drop for SimWriter {
+    fn drop(&mut self) {
+        if self.1 .0.is_crashing() {
+            std::mem::forget(self.0.take());
+        }
+    }
+}
+
+fn abandoned() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "stream abandoned by a crash")
+}
 
 impl AsyncRead for SimReader {
     fn poll_read(
@@ -113,7 +163,10 @@ impl AsyncRead for SimReader {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        match self.0.as_mut() {
+            Some(half) => Pin::new(half).poll_read(cx, buf),
+            None => Poll::Ready(Err(abandoned())),
+        }
     }
 }
 
@@ -123,15 +176,24 @@ impl AsyncWrite for SimWriter {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
+        match self.0.as_mut() {
+            Some(half) => Pin::new(half).poll_write(cx, buf),
+            None => Poll::Ready(Err(abandoned())),
+        }
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        match self.0.as_mut() {
+            Some(half) => Pin::new(half).poll_flush(cx),
+            None => Poll::Ready(Err(abandoned())),
+        }
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        match self.0.as_mut() {
+            Some(half) => Pin::new(half).poll_shutdown(cx),
+            None => Poll::Ready(Err(abandoned())),
+        }
     }
 }
 

@@ -42,6 +42,9 @@ pub enum Reason {
     SlowReader,
     /// The peer sent messages faster than allowed.
     RateLimited,
+    /// Local only, never sent: the stream ended or failed without a
+    /// goodbye (the peer crashed, reset, or the path broke).
+    ConnectionLost,
     /// A code this version does not know.
     Other(u8),
 }
@@ -66,6 +69,7 @@ impl Reason {
             Reason::Banned => 13,
             Reason::SlowReader => 14,
             Reason::RateLimited => 15,
+            Reason::ConnectionLost => 16,
             Reason::Other(code) => code,
         }
     }
@@ -89,6 +93,7 @@ impl Reason {
             13 => Reason::Banned,
             14 => Reason::SlowReader,
             15 => Reason::RateLimited,
+            16 => Reason::ConnectionLost,
             other => Reason::Other(other),
         }
     }
@@ -112,6 +117,7 @@ impl Reason {
             Reason::Banned => "banned",
             Reason::SlowReader => "slow_reader",
             Reason::RateLimited => "rate_limited",
+            Reason::ConnectionLost => "connection_lost",
             Reason::Other(_) => "other",
         }
     }
@@ -136,7 +142,7 @@ mod tests {
         for code in 0..=u8::MAX {
             let reason = Reason::from_code(code);
             assert_eq!(reason.code(), code);
-            assert_eq!(matches!(reason, Reason::Other(_)), code > 15);
+            assert_eq!(matches!(reason, Reason::Other(_)), code > 16);
         }
     }
 }
