@@ -1,11 +1,47 @@
-//! Legacy models of the origin project's buggy designs (filled by the bug
-//! catalog work).
+//! Legacy models of the origin project's buggy designs, behind the same
+//! node interface as peerlink, so the bug catalog can run the naive design
+//! and ours side by side. One shared small node models the origin's
+//! connection layer (`node`: tasks and sockets; `table`: its decisions;
+//! `handshake` and `conn`: its connections; `design`: one switch per flaw).
+//! Each file named after a flaw (its `//!` says which origin bug) is that
+//! node with exactly that switch on; `legacy-sound`, every switch off, is
+//! the control. No bug switch lives in the library.
+
+mod cleanup_by_ip;
+mod conn;
+mod design;
+mod dial_ownership;
+mod handshake;
+mod ip_port_identity;
+mod node;
+mod per_ip_writer;
+mod periodic_redial;
+mod ping_pruning;
+mod table;
+mod zombie_slots;
 
 use std::sync::Arc;
 
 use crate::model::NodeModel;
+use design::{Design, LegacyModel};
+
+/// The legacy designs: the sound control, then one per flaw in origin-bug
+/// order.
+const DESIGNS: [Design; 8] = [
+    Design::SOUND,
+    periodic_redial::DESIGN,
+    per_ip_writer::DESIGN,
+    ip_port_identity::DESIGN,
+    dial_ownership::DESIGN,
+    cleanup_by_ip::DESIGN,
+    zombie_slots::DESIGN,
+    ping_pruning::DESIGN,
+];
 
 /// Every legacy model.
 pub fn models() -> Vec<Arc<dyn NodeModel>> {
-    Vec::new()
+    DESIGNS
+        .into_iter()
+        .map(|d| Arc::new(LegacyModel(d)) as Arc<dyn NodeModel>)
+        .collect()
 }

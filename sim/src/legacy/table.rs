@@ -1,0 +1,256 @@
+//! The legacy node's peer table: one slot per key with the origin's
+//! "connected" state, its registered writer (`active`), its "connecting"
+//! mark and its counters; the per-IP reply registry of flaw #3; and every
+//! decision on them, synchronous and without I/O. The view the simulator
+//! reads is this table as it is, keyed the design's way.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use peerlink::manager::{resolve, ConnectionView, Resolution, TieBreakPolicy};
+use peerlink::wire::Reason;
+use peerlink::{ConnectionId, NodeId};
+use tokio::sync::mpsc;
+
+use super::conn::{End, Out};
+use super::design::{Design, Key};
+use crate::view::{ConnView, NodeView, PeerView};
+
+/// An established connection the table holds.
+pub(crate) struct Held {
+    /// Its addresses, direction and closing flag.
+    pub(crate) view: ConnView,
+    /// The node id the peer announced on it.
+    pub(crate) remote_node: NodeId,
+    /// Asks its loop to close.
+    pub(crate) close: mpsc::Sender<Reason>,
+}
+
+/// One peer slot.
+#[derive(Default)]
+struct Slot {
+    /// Where to dial it, if configured.
+    configured: Option<SocketAddr>,
+    /// The "connecting" mark: a reconnect task owns the peer.
+    dialing: bool,
+    /// The slot's state.
+    connected: bool,
+    /// The registered writer: the connection sends go to.
+    active: Option<u64>,
+    conns: BTreeMap<u64, Held>,
+    /// Handshakes in flight on open sockets.
+    pending: usize,
+    dials: u64,
+    established: u64,
+    closed: u64,
+    disconnects: u64,
+}
+
+impl Slot {
+    fn is_empty(&self) -> bool {
+        self.configured.is_none() && !self.connected && self.conns.is_empty() && self.pending == 0
+    }
+}
+
+/// The whole table of one legacy node.
+pub(crate) struct Table {
+    design: Design,
+    local: NodeId,
+    next_id: u64,
+    slots: BTreeMap<Key, Slot>,
+    /// #3's reply registry: per IP, the last connection to finish its
+    /// handshake, and its send queue.
+    replies: BTreeMap<IpAddr, (u64, mpsc::Sender<Out>)>,
+}
+
+impl Table {
+    /// A table with a slot for every configured peer.
+    pub(crate) fn new(design: Design, local: NodeId, peers: &[SocketAddr]) -> Table {
+        let mut slots: BTreeMap<Key, Slot> = BTreeMap::new();
+        for addr in peers {
+            slots.entry(design.key_for(*addr)).or_default().configured = Some(*addr);
+        }
+        Table {
+            design,
+            local,
+            next_id: 0,
+            slots,
+            replies: BTreeMap::new(),
+        }
+    }
+
+    /// Configured peers with no connection and no connecting mark: marks
+    /// them and returns them, for new reconnect tasks.
+    pub(crate) fn take_due(&mut self) -> Vec<(Key, SocketAddr)> {
+        let slots = self.slots.iter_mut();
+        slots
+            .filter(|(_, s)| !s.connected && !s.dialing)
+            .filter_map(|(key, slot)| {
+                let addr = slot.configured?;
+                slot.dialing = true;
+                Some((*key, addr))
+            })
+            .collect()
+    }
+
+    /// Every configured peer, whatever its state.
+    pub(crate) fn configured(&self) -> Vec<(Key, SocketAddr)> {
+        let slots = self.slots.iter();
+        slots
+            .filter_map(|(k, s)| Some((*k, s.configured?)))
+            .collect()
+    }
+
+    /// Whether the slot says connected.
+    pub(crate) fn is_connected(&self, key: Key) -> bool {
+        self.slots.get(&key).is_some_and(|s| s.connected)
+    }
+
+    /// Sets or clears the connecting mark.
+    pub(crate) fn set_dialing(&mut self, key: Key, dialing: bool) {
+        if let Some(slot) = self.slots.get_mut(&key) {
+            slot.dialing = dialing;
+        }
+    }
+
+    /// A dial starts.
+    pub(crate) fn count_dial(&mut self, key: Key) {
+        self.slots.entry(key).or_default().dials += 1;
+    }
+
+    /// A socket is open and its handshake starts.
+    pub(crate) fn handshake_started(&mut self, key: Key) {
+        self.slots.entry(key).or_default().pending += 1;
+    }
+
+    /// A handshake failed; its socket is being dropped.
+    pub(crate) fn handshake_failed(&mut self, key: Key) {
+        if let Some(slot) = self.slots.get_mut(&key) {
+            slot.pending = slot.pending.saturating_sub(1);
+            if slot.is_empty() {
+                self.slots.remove(&key);
+            }
+        }
+    }
+
+    /// The server's rule: an inbound from a connected peer is a duplicate.
+    /// Otherwise its handshake starts.
+    pub(crate) fn admit_inbound(&mut self, key: Key) -> bool {
+        if self.is_connected(key) {
+            return false;
+        }
+        self.handshake_started(key);
+        true
+    }
+
+    /// A handshake finished: hold the connection, register its writer, and
+    /// resolve it against the one registered. Returns its id.
+    pub(crate) fn establish(&mut self, key: Key, held: Held, out: &mpsc::Sender<Out>) -> u64 {
+        self.next_id += 1;
+        let id = self.next_id;
+        if self.design.replies_via_ip_writer {
+            // Origin bug #3: the last handshake wins the peer's writer.
+            self.replies.insert(key.ip(), (id, out.clone()));
+        }
+        let slot = self.slots.entry(key).or_default();
+        slot.pending = slot.pending.saturating_sub(1);
+        slot.established += 1;
+        slot.conns.insert(id, held);
+        let existing = slot.active.filter(|a| slot.conns.contains_key(a));
+        let Some(old) = existing else {
+            slot.active = Some(id);
+            slot.connected = true;
+            return id;
+        };
+        let views = (slot.conns.get(&old), slot.conns.get(&id));
+        let (Some(o), Some(n)) = views else { return id };
+        let resolution = resolve(
+            TieBreakPolicy::NodeId,
+            self.local,
+            &tie_view(old, o),
+            &tie_view(id, n),
+        );
+        tracing::debug!(peer = %key, conn = id, ?resolution, "resolve");
+        let loser = match resolution {
+            Resolution::KeepExisting => id,
+            Resolution::KeepNew | Resolution::KeepBoth => {
+                slot.active = Some(id);
+                old
+            }
+        };
+        if let Some(held) = slot.conns.get_mut(&loser) {
+            held.view.closing = true;
+            let _ = held.close.try_send(Reason::Duplicate);
+        }
+        id
+    }
+
+    /// #3's reply path: the writer registered for `ip`.
+    pub(crate) fn reply_writer(&self, ip: IpAddr) -> Option<(u64, mpsc::Sender<Out>)> {
+        self.replies.get(&ip).cloned()
+    }
+
+    /// Connection `id` ended with `end`.
+    pub(crate) fn on_closed(&mut self, key: Key, id: u64, end: &End) {
+        if self.replies.get(&key.ip()).is_some_and(|(r, _)| *r == id) {
+            self.replies.remove(&key.ip());
+        }
+        let design = self.design;
+        let Some(slot) = self.slots.get_mut(&key) else {
+            return;
+        };
+        if slot.conns.remove(&id).is_none() {
+            return;
+        }
+        slot.closed += 1;
+        let was_active = slot.active == Some(id);
+        if design.cleanup_by_ip && !was_active && slot.active.take().is_some() {
+            // Origin bug #10: no generation guard.
+            tracing::debug!(peer = %key, conn = id, "stale cleanup unregistered the live writer");
+        }
+        if was_active {
+            slot.active = None;
+            if design.silent_death_keeps_slot && end.is_silent_death() {
+                // Origin bug #11: this exit path forgets the slot's state.
+                tracing::debug!(peer = %key, conn = id, reason = %end, "connection died, slot left connected");
+            } else {
+                slot.connected = false;
+                slot.disconnects += 1;
+                tracing::debug!(peer = %key, conn = id, reason = %end, "disconnected");
+            }
+        }
+        if slot.is_empty() {
+            self.slots.remove(&key);
+        }
+    }
+
+    /// The table as the simulator sees it.
+    pub(crate) fn view(&self) -> NodeView {
+        let peers = self.slots.iter().map(|(key, slot)| PeerView {
+            key: key.to_string(),
+            ip: key.ip(),
+            connected: slot.connected,
+            active: slot
+                .active
+                .and_then(|id| slot.conns.get(&id))
+                .map(|h| h.view.clone()),
+            connections: slot.conns.values().map(|h| h.view.clone()).collect(),
+            pending: slot.pending,
+            dials: slot.dials,
+            established: slot.established,
+            closed: slot.closed,
+            disconnects: slot.disconnects,
+        });
+        NodeView {
+            peers: peers.collect(),
+        }
+    }
+}
+
+fn tie_view(id: u64, held: &Held) -> ConnectionView {
+    ConnectionView {
+        id: ConnectionId(id),
+        direction: held.view.direction,
+        remote_node: held.remote_node,
+    }
+}
