@@ -11,6 +11,18 @@
 //! honest node needs to be configured with it and the convergence invariant
 //! covers only the honest pairs; once refused everywhere its counters stop,
 //! so the no-churn invariant holds for it too.
+//!
+//! The other models live in submodules: `after_hello` (`ping-flood`,
+//! `oversized-prefix`, `own-node-id`) and `loiter` (`slowloris`,
+//! `connect-churn`, `never-reads`). They publish no table.
+
+mod after_hello;
+mod loiter;
+
+pub use after_hello::{OversizedPrefix, OwnNodeId, PingFlood, FLOOD_PINGS};
+pub use loiter::{
+    ConnectChurn, NeverReads, Slowloris, CHURN_EVERY, NEVER_READS_HOLD, SLOWLORIS_SOCKETS,
+};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
@@ -31,12 +43,25 @@ use crate::view::{ConnView, NodeView, PeerView};
 /// Time between two rounds of dials.
 pub const REDIAL_EVERY: Duration = Duration::from_secs(2);
 
+/// How long the submodules' models attack, from their start. The runner's
+/// end-of-run socket check wants a quiet network, so every attack stops
+/// well before the 60 s the hostile scenarios run.
+pub const ATTACK_FOR: Duration = Duration::from_secs(50);
+
 /// A whole frame whose body starts with type 0x7f, which no version defines.
 pub const GARBAGE_FRAME: [u8; 7] = [0, 0, 0, 3, 0x7f, 0xde, 0xad];
 
 /// Every hostile model.
 pub fn models() -> Vec<Arc<dyn NodeModel>> {
-    vec![Arc::new(GarbageAfterHello)]
+    vec![
+        Arc::new(GarbageAfterHello),
+        Arc::new(Slowloris),
+        Arc::new(PingFlood),
+        Arc::new(OversizedPrefix),
+        Arc::new(OwnNodeId),
+        Arc::new(ConnectChurn),
+        Arc::new(NeverReads),
+    ]
 }
 
 /// The hostile model called `name`.

@@ -75,7 +75,59 @@ pub fn core_scenarios() -> Vec<Scenario> {
             max_len: secs(20),
         }),
         flaky_links(),
+        hostile(
+            "hostile-slowloris",
+            "4 nodes; n3 opens 8 connections per node with half a Hello each, over and over: handshake timeouts, n0–n2 untouched",
+            "slowloris",
+            secs(10),
+        ),
+        hostile(
+            "hostile-ping-flood",
+            "4 nodes; n3 handshakes then sends 64 pings at once, every 2 s: rate_limited, banned by all, n0–n2 untouched",
+            "ping-flood",
+            secs(10),
+        ),
+        hostile(
+            "hostile-oversized-frame",
+            "4 nodes; n3 handshakes then sends a length prefix over the frame cap, every 2 s: frame_too_large, banned by all",
+            "oversized-prefix",
+            secs(10),
+        ),
+        hostile(
+            "hostile-own-node-id",
+            "4 nodes; n3 learns each node's id, then sends it Hellos carrying that id every 2 s: self_connection, n0–n2 untouched",
+            "own-node-id",
+            secs(10),
+        ),
+        hostile(
+            "hostile-connect-churn",
+            "4 nodes; n3 connects and disconnects every 25 ms per node, never finishing a handshake: n0–n2 untouched",
+            "connect-churn",
+            secs(10),
+        ),
+        hostile(
+            "hostile-never-reads",
+            "4 nodes; n3 handshakes with all, then never reads: dropped by ping timeout, n0–n2 untouched",
+            "never-reads",
+            secs(35),
+        ),
     ]
+}
+
+/// n0–n2 know each other and run our default; n3 runs the hostile `model`
+/// and nobody is configured with it, so only n0–n2 must connect (the
+/// hostile model publishes no table and is skipped by the invariants).
+/// Convergence, and from then on no churn, is checked at `converge`: for
+/// the models that get banned or never finish a handshake that is early;
+/// `never-reads` gets one connection per node, dropped by the ping timeout
+/// (within `dead_peer_bound` = 20 s), so its check waits for that.
+fn hostile(name: &str, summary: &str, model: &str, converge: Duration) -> Scenario {
+    let honest = (0..3).flat_map(|a| (0..3).filter(move |&b| b != a).map(move |b| (a, b)));
+    Scenario::new(name, summary, 4)
+        .knows(Knows::Only(honest.collect()))
+        .node_model(3, model)
+        .duration(secs(60))
+        .checks(|c| c.converge_within = converge)
 }
 
 /// n0 and n1 know each other; n2 runs the hostile `garbage-after-hello`
