@@ -36,10 +36,14 @@ impl PeerConnectionRegistry {
     }
 
     /// Queues `payload` for every connected peer. The payload buffer is
-    /// shared, not copied per peer.
+    /// shared, not copied per peer: each queue holds a reference to it, and
+    /// each connection's writer adds the 5-byte frame header as it writes.
     pub fn broadcast(&self, payload: Bytes) -> BroadcastReport {
         let map = self.inner.read().unwrap_or_else(PoisonError::into_inner);
-        let mut report = BroadcastReport::default();
+        let mut report = BroadcastReport {
+            queued: Vec::with_capacity(map.len()),
+            failed: Vec::new(),
+        };
         for (peer, sender) in map.iter() {
             match sender.send(payload.clone()) {
                 Ok(()) => report.queued.push(*peer),
@@ -69,5 +73,61 @@ impl PeerConnectionRegistry {
     pub(crate) fn remove(&self, peer: PeerId) {
         let mut map = self.inner.write().unwrap_or_else(PoisonError::into_inner);
         map.remove(&peer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::id::{ConnectionDirection, ConnectionId, NodeId};
+    use crate::peer::{ConnectionHandle, ConnectionInfo, Outgoing};
+    use crate::wire::{Hello, PROTOCOL_VERSION};
+
+    fn handle(last: u8) -> (ConnectionHandle, tokio::sync::mpsc::Receiver<Outgoing>) {
+        let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, last));
+        let info = ConnectionInfo {
+            id: ConnectionId(u64::from(last)),
+            peer: PeerId::new(ip),
+            direction: ConnectionDirection::Inbound,
+            local_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 9000),
+            remote_addr: SocketAddr::new(ip, 40000),
+            remote: Hello {
+                version: PROTOCOL_VERSION,
+                network_id: 0,
+                node_id: NodeId(u128::from(last)),
+                listen_port: 9000,
+            },
+            established_at: Instant::now(),
+        };
+        let (handle, queue, _close) = ConnectionHandle::detached(info, 4);
+        (handle, queue)
+    }
+
+    /// A broadcast queues the caller's one payload buffer for every peer,
+    /// unserialised and uncopied: each queue holds the same bytes at the
+    /// same address.
+    #[test]
+    fn broadcast_shares_one_payload_buffer() {
+        let registry = PeerConnectionRegistry::default();
+        let mut queues = Vec::new();
+        for last in [2, 3, 4] {
+            let (h, q) = handle(last);
+            registry.set(h.info().peer, h.sender().clone());
+            queues.push(q);
+        }
+        let payload = Bytes::from(vec![7u8; 1024]);
+        let report = registry.broadcast(payload.clone());
+        assert_eq!(report.queued.len(), 3);
+        assert!(report.failed.is_empty());
+        for q in &mut queues {
+            match q.try_recv() {
+                Ok(Outgoing::App(queued)) => assert_eq!(queued.as_ptr(), payload.as_ptr()),
+                other => panic!("expected the shared payload, got {other:?}"),
+            }
+        }
     }
 }

@@ -8,6 +8,16 @@
 //! half and drains one bounded queue, so every frame is written whole and
 //! only by it. This module must not decide anything about *other*
 //! connections: duplicates and limits belong to the manager.
+//!
+//! Peer bytes reach this module (through `wire`), so clippy refuses,
+//! outside tests, any `unwrap`, `expect`, or indexing and slicing that can
+//! panic. Arithmetic here is on time and config values (and counters that
+//! saturate), not on peer bytes; `wire` also refuses overflowing arithmetic.
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
+)]
 
 mod handshake;
 mod ping;
@@ -289,6 +299,20 @@ impl ConnectionSender {
                 mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
                 mpsc::error::TrySendError::Closed(_) => SendError::Closed,
             })
+    }
+
+    /// Queues an application payload, waiting while the queue is full: the
+    /// back-pressured form of [`ConnectionSender::send`] for a sender that
+    /// produces faster than the peer reads. Fails if the payload exceeds the
+    /// frame cap or the connection closed.
+    pub async fn send_wait(&self, payload: Bytes) -> Result<(), SendError> {
+        if payload.len() > self.max_payload {
+            return Err(SendError::TooLarge { len: payload.len() });
+        }
+        self.queue
+            .send(Outgoing::App(payload))
+            .await
+            .map_err(|_| SendError::Closed)
     }
 
     /// Whether the connection's writer has stopped.
