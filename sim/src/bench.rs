@@ -11,7 +11,7 @@ use peerlink::wire::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::{TcpListener, TcpStream};
 
-use crate::runner::{run, RunOptions, PORT};
+use crate::runner::{build_sim, run, RunOptions, PORT};
 use crate::scenario::Scenario;
 use crate::wallclock::Stopwatch;
 
@@ -65,14 +65,7 @@ pub fn measure(scenario: &Scenario, seeds: &[u64]) -> Overhead {
 /// The bare loop: lower-indexed hosts dial higher ones; every connection
 /// pings at the scenario's interval and answers pings with pongs.
 pub fn bare_run(scenario: &Scenario, seed: u64, sim_time: Duration) {
-    let mut sim = turmoil::Builder::new()
-        .rng_seed(seed)
-        .enable_random_order()
-        .tick_duration(scenario.tick)
-        .min_message_latency(scenario.latency.0)
-        .max_message_latency(scenario.latency.1)
-        .simulation_duration(Duration::from_secs(365 * 86400))
-        .build();
+    let mut sim = build_sim(scenario, seed);
     let interval = scenario.config.ping_interval;
     for i in 0..scenario.nodes {
         let nodes = scenario.nodes;

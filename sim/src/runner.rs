@@ -169,14 +169,7 @@ impl<'a> Run<'a> {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let starts = scenario.start_times(&mut rng);
         let faults = scenario.fault_schedule(&mut rng);
-        let mut sim = turmoil::Builder::new()
-            .rng_seed(seed)
-            .enable_random_order()
-            .tick_duration(scenario.tick)
-            .min_message_latency(scenario.latency.0)
-            .max_message_latency(scenario.latency.1)
-            .simulation_duration(Duration::from_secs(365 * 86400))
-            .build();
+        let mut sim = build_sim(scenario, seed);
         let names: Vec<String> = (0..scenario.nodes).map(|i| format!("n{i}")).collect();
         let mut hosts = Vec::new();
         for (i, name) in names.iter().enumerate() {
@@ -423,6 +416,20 @@ impl<'a> Run<'a> {
 /// only per-node overrides use).
 fn resolve_model(name: &str) -> Option<Arc<dyn NodeModel>> {
     model_by_name(name).or_else(|| crate::hostile::model_by_name(name))
+}
+
+/// The turmoil simulation for `scenario` on `seed`: the seed drives
+/// turmoil's RNG (latencies, random host order); the runner steps it itself,
+/// so its own duration limit is never reached.
+pub fn build_sim(scenario: &Scenario, seed: u64) -> turmoil::Sim<'static> {
+    turmoil::Builder::new()
+        .rng_seed(seed)
+        .enable_random_order()
+        .tick_duration(scenario.tick)
+        .min_message_latency(scenario.latency.0)
+        .max_message_latency(scenario.latency.1)
+        .simulation_duration(Duration::from_secs(365 * 86400))
+        .build()
 }
 
 fn host_failure(at: Duration, error: &str) -> Violation {
