@@ -33,7 +33,7 @@ const SENDERS: [&str; 4] = [
 ];
 
 /// Payload sizes and messages per round.
-const CASES: [(usize, usize); 3] = [(64, 200_000), (1024, 100_000), (64 * 1024, 2_000)];
+const CASES: [(usize, usize); 3] = [(64, 1_000_000), (1024, 400_000), (64 * 1024, 10_000)];
 
 fn main() {
     let rounds = arg("--rounds").unwrap_or(5);

@@ -29,6 +29,7 @@ pub const MAX_FRAME_LEN: u32 = 64 * 1024 * 1024;
 /// | `connect_timeout` | 10 s | the origin project |
 /// | `max_frame_len` | 4 MiB | "a few MiB"; the origin used 8 MB |
 /// | `send_queue_len` | 1024 frames | bounded; a full queue means the peer does not read |
+/// | `send_queue_bytes` | 1 MiB | Bitcoin Core's send buffer (`-maxsendbuffer`, 1000 kB) |
 /// | `event_queue_len` | 1024 events | bounded; a slow owner back-pressures reads |
 /// | `max_pings_per_interval` | 4 | an honest peer sends 1 per interval |
 /// | `max_inbound` | 125 | Bitcoin Core's total, Zebra's inbound |
@@ -58,8 +59,13 @@ pub struct Config {
     pub connect_timeout: Duration,
     /// Largest frame body accepted or sent, in bytes.
     pub max_frame_len: u32,
-    /// Frames queued for sending per connection before sends fail.
+    /// Application frames queued for sending per connection before sends
+    /// fail (control frames have 64 more of their own).
     pub send_queue_len: usize,
+    /// Encoded bytes queued for sending per connection before sends fail;
+    /// an empty queue always takes one frame, however large. The writer's
+    /// batch in progress comes on top: at most this much more.
+    pub send_queue_bytes: usize,
     /// Events queued from connections to their owner.
     pub event_queue_len: usize,
     /// Pings accepted from a peer per `ping_interval` before it is cut off.
@@ -99,6 +105,7 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(10),
             max_frame_len: 4 * 1024 * 1024,
             send_queue_len: 1024,
+            send_queue_bytes: 1024 * 1024,
             event_queue_len: 1024,
             max_pings_per_interval: 4,
             max_inbound: 125,
@@ -133,6 +140,7 @@ impl Config {
         for (name, n) in [
             ("max_missed_pongs", self.max_missed_pongs as usize),
             ("send_queue_len", self.send_queue_len),
+            ("send_queue_bytes", self.send_queue_bytes),
             ("event_queue_len", self.event_queue_len),
             (
                 "max_pings_per_interval",

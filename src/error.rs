@@ -217,7 +217,8 @@ pub enum SendError {
     /// No live connection to that peer.
     #[error("peer is not connected")]
     NotConnected,
-    /// The connection's outbound queue is full (`Config::send_queue_len`).
+    /// The connection's outbound queue is full (`Config::send_queue_len`
+    /// frames or `Config::send_queue_bytes` bytes).
     #[error("outbound queue is full")]
     QueueFull,
     /// The connection closed before the message was queued.

@@ -35,9 +35,11 @@ impl PeerConnectionRegistry {
         map.get(&peer).ok_or(SendError::NotConnected)?.send(payload)
     }
 
-    /// Queues `payload` for every connected peer. The payload buffer is
-    /// shared, not copied per peer: each queue holds a reference to it, and
-    /// each connection's writer adds the 5-byte frame header as it writes.
+    /// Queues `payload` for every connected peer, framed once per peer (a
+    /// 5-byte header). A payload of 16 KiB or more is shared, not copied:
+    /// each queue holds a reference to the caller's buffer. A smaller one is
+    /// copied into each connection's write buffer, the copy its writer would
+    /// otherwise make.
     pub fn broadcast(&self, payload: Bytes) -> BroadcastReport {
         let map = self.inner.read().unwrap_or_else(PoisonError::into_inner);
         let mut report = BroadcastReport {
@@ -84,10 +86,10 @@ mod tests {
 
     use super::*;
     use crate::id::{ConnectionDirection, ConnectionId, NodeId};
-    use crate::peer::{ConnectionHandle, ConnectionInfo, Outgoing};
+    use crate::peer::{Batch, ConnectionHandle, ConnectionInfo, SendQueue};
     use crate::wire::{Hello, PROTOCOL_VERSION};
 
-    fn handle(last: u8) -> (ConnectionHandle, tokio::sync::mpsc::Receiver<Outgoing>) {
+    fn handle(last: u8) -> (ConnectionHandle, SendQueue) {
         let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, last));
         let info = ConnectionInfo {
             id: ConnectionId(u64::from(last)),
@@ -107,11 +109,11 @@ mod tests {
         (handle, queue)
     }
 
-    /// A broadcast queues the caller's one payload buffer for every peer,
-    /// unserialised and uncopied: each queue holds the same bytes at the
-    /// same address.
-    #[test]
-    fn broadcast_shares_one_payload_buffer() {
+    /// A broadcast queues a large payload (16 KiB and up) by reference for
+    /// every peer: each queue holds the caller's one buffer, unserialised and
+    /// uncopied. A small one is framed into each queue's write buffer.
+    #[tokio::test]
+    async fn broadcast_shares_a_large_payload_and_frames_a_small_one() {
         let registry = PeerConnectionRegistry::default();
         let mut queues = Vec::new();
         for last in [2, 3, 4] {
@@ -119,15 +121,39 @@ mod tests {
             registry.set(h.info().peer, h.sender().clone());
             queues.push(q);
         }
-        let payload = Bytes::from(vec![7u8; 1024]);
-        let report = registry.broadcast(payload.clone());
-        assert_eq!(report.queued.len(), 3);
-        assert!(report.failed.is_empty());
-        for q in &mut queues {
-            match q.try_recv() {
-                Ok(Outgoing::App(queued)) => assert_eq!(queued.as_ptr(), payload.as_ptr()),
-                other => panic!("expected the shared payload, got {other:?}"),
-            }
+        let large = Bytes::from(vec![7u8; 16 * 1024]);
+        let small = Bytes::from_static(b"hello");
+        for payload in [&large, &small] {
+            let report = registry.broadcast(payload.clone());
+            assert_eq!(report.queued.len(), 3);
+            assert!(report.failed.is_empty());
+        }
+        for q in &queues {
+            let mut batch = Batch::default();
+            q.take(&mut batch).await;
+            let runs: Vec<(&[u8], &[u8])> = batch.runs().collect();
+            assert_eq!(runs.len(), 2);
+            assert_eq!(
+                runs[0].0,
+                [0, 0, 0x40, 1, crate::wire::MessageType::App as u8]
+            );
+            assert_eq!(runs[0].1.as_ptr(), large.as_ptr());
+            assert_eq!(
+                runs[1].0,
+                [
+                    0,
+                    0,
+                    0,
+                    6,
+                    crate::wire::MessageType::App as u8,
+                    b'h',
+                    b'e',
+                    b'l',
+                    b'l',
+                    b'o'
+                ]
+            );
+            assert!(runs[1].1.is_empty());
         }
     }
 }

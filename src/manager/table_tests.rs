@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::error::ConnectionError;
 use crate::id::{ConnectionDirection, ConnectionId, NodeId, PeerId};
 use crate::manager::{PeerEvent, PeerState};
-use crate::peer::{ConnectionHandle, ConnectionInfo, Outgoing};
+use crate::peer::{ConnectionHandle, ConnectionInfo, SendQueue};
 use crate::registry::PeerConnectionRegistry;
 use crate::wire::{Hello, Reason, PROTOCOL_VERSION};
 
@@ -35,7 +35,7 @@ fn table(config: Config) -> (PeerTable, PeerConnectionRegistry) {
 /// A detached handle for connection `id` to 10.0.0.2 in `direction`.
 struct FakeConn {
     handle: ConnectionHandle,
-    _queue: mpsc::Receiver<Outgoing>,
+    _queue: SendQueue,
     close: mpsc::Receiver<Reason>,
 }
 

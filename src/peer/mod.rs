@@ -5,9 +5,10 @@
 //! [`PeerConnection::new_inbound`] handshakes an accepted stream; both yield
 //! the same type, and [`PeerConnection::start`] runs the same message loop
 //! for either. The loop owns the read half; a writer task owns the write
-//! half and drains one bounded queue, so every frame is written whole and
-//! only by it. This module must not decide anything about *other*
-//! connections: duplicates and limits belong to the manager.
+//! half and drains one send queue (bounded in frames and in bytes), so
+//! every frame is written whole and only by it. This module must not decide
+//! anything about *other* connections: duplicates and limits belong to the
+//! manager.
 //!
 //! Peer bytes reach this module (through `wire`), so clippy refuses,
 //! outside tests, any `unwrap`, `expect`, or indexing and slicing that can
@@ -21,6 +22,7 @@
 
 mod handshake;
 mod ping;
+mod queue;
 mod run;
 
 use std::net::{IpAddr, SocketAddr};
@@ -38,10 +40,13 @@ use crate::error::{ConnectError, ConnectionError, HandshakeError, SendError};
 use crate::id::{ConnectionDirection, ConnectionId, PeerId};
 use crate::transport::{Link, Transport};
 use crate::wire::{Hello, Message, Reason};
+use queue::Refused;
 
 pub use handshake::{check_hello, MAX_HANDSHAKE_FRAME};
 pub use ping::{PingState, PongOutcome};
-pub(crate) use run::Outgoing;
+#[cfg(test)]
+pub(crate) use queue::Batch;
+pub(crate) use queue::SendQueue;
 
 /// What every connection of one node shares: its settings, its own hello
 /// fields, and the source IP for dials.
@@ -241,12 +246,12 @@ impl<T: Transport> PeerConnection<T> {
         ConnectionHandle,
         impl std::future::Future<Output = ()> + Send,
     ) {
-        let (queue_tx, queue_rx) = mpsc::channel(self.config.send_queue_len);
+        let queue = SendQueue::new(self.config.send_queue_len, self.config.send_queue_bytes);
         let (close_tx, close_rx) = mpsc::channel(1);
         let handle = ConnectionHandle {
             info: Arc::new(self.info.clone()),
             sender: ConnectionSender {
-                queue: queue_tx.clone(),
+                queue: queue.clone(),
                 max_payload: self.config.max_frame_len as usize - 1,
             },
             close: close_tx,
@@ -257,7 +262,7 @@ impl<T: Transport> PeerConnection<T> {
             direction = %self.info.direction,
             conn_id = %self.info.id,
         );
-        let fut = run::message_loop::<T>(self, queue_tx, queue_rx, close_rx, events);
+        let fut = run::message_loop::<T>(self, queue, close_rx, events);
         (handle, fut.instrument(span))
     }
 
@@ -282,23 +287,25 @@ where
 /// Queues messages on one connection; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct ConnectionSender {
-    queue: mpsc::Sender<Outgoing>,
+    queue: SendQueue,
     max_payload: usize,
 }
 
 impl ConnectionSender {
     /// Queues an application payload without waiting. Fails if the payload
-    /// exceeds the frame cap, the queue is full, or the connection closed.
+    /// exceeds the frame cap, the queue is full (`Config::send_queue_len`
+    /// frames or `Config::send_queue_bytes` bytes), or the connection closed.
+    ///
+    /// A payload under 16 KiB is copied into the connection's write buffer
+    /// here; a larger one is queued by reference (a broadcast shares it).
     pub fn send(&self, payload: Bytes) -> Result<(), SendError> {
         if payload.len() > self.max_payload {
             return Err(SendError::TooLarge { len: payload.len() });
         }
-        self.queue
-            .try_send(Outgoing::App(payload))
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => SendError::QueueFull,
-                mpsc::error::TrySendError::Closed(_) => SendError::Closed,
-            })
+        self.queue.push_app(payload).map_err(|(e, _)| match e {
+            Refused::Full => SendError::QueueFull,
+            Refused::Closed => SendError::Closed,
+        })
     }
 
     /// Queues an application payload, waiting while the queue is full: the
@@ -310,7 +317,7 @@ impl ConnectionSender {
             return Err(SendError::TooLarge { len: payload.len() });
         }
         self.queue
-            .send(Outgoing::App(payload))
+            .push_app_wait(payload)
             .await
             .map_err(|_| SendError::Closed)
     }
@@ -331,23 +338,23 @@ pub struct ConnectionHandle {
 
 impl ConnectionHandle {
     /// A handle with no connection behind it, for testing owners: returns
-    /// the receivers of its send queue and of its close requests.
+    /// its send queue and the receiver of its close requests.
     #[cfg(test)]
     pub(crate) fn detached(
         info: ConnectionInfo,
         queue_len: usize,
-    ) -> (Self, mpsc::Receiver<Outgoing>, mpsc::Receiver<Reason>) {
-        let (queue, queue_rx) = mpsc::channel(queue_len);
+    ) -> (Self, SendQueue, mpsc::Receiver<Reason>) {
+        let queue = SendQueue::new(queue_len, 1 << 20);
         let (close, close_rx) = mpsc::channel(1);
         let handle = ConnectionHandle {
             info: Arc::new(info),
             sender: ConnectionSender {
-                queue,
-                max_payload: 1024,
+                queue: queue.clone(),
+                max_payload: 64 * 1024,
             },
             close,
         };
-        (handle, queue_rx, close_rx)
+        (handle, queue, close_rx)
     }
 
     /// Facts about the connection.

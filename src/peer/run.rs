@@ -5,32 +5,24 @@
 //! which either appends bytes to the buffer or does nothing, and decodes
 //! only whole frames from that buffer, so a `select!` that drops the read
 //! loses no byte. Frames are written only by the writer task, each one whole;
-//! it is aborted only when the connection is being torn down.
+//! it is aborted only when the connection is being torn down. Senders and
+//! the loop reach the writer through the [`SendQueue`].
 
 use std::io::IoSlice;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::handshake::CLOSE_WRITE_TIMEOUT;
 use super::ping::{PingState, PongOutcome};
+use super::queue::{Batch, Next, Refused, SendQueue};
 use super::{ConnectionEvent, ConnectionEventKind, ConnectionInfo, PeerConnection};
 use crate::error::{ConnectionError, ProtocolViolation};
 use crate::transport::Transport;
-use crate::wire::{decode_frame, Message, MessageType, Reason, FRAME_HEADER_LEN};
+use crate::wire::{decode_frame, Message, MessageType, Reason};
 
-/// Bytes of small frames the writer batches into one write.
-const WRITE_BUFFER: usize = 64 * 1024;
-/// Payloads at least this long are not copied into the write batch: the
-/// batch and the payload go out in one vectored write.
-const DIRECT_WRITE: usize = 16 * 1024;
-/// Write-batch capacity kept after a small batch; a larger buffer (left by a
-/// burst) is freed then, so an idle connection holds almost nothing.
-const IDLE_WRITE_BUFFER: usize = 4 * 1024;
-/// Most queued items the writer takes off its queue in one step.
-const RECV_BATCH: usize = 64;
 /// Spare room reserved in the read buffer before a read while the
 /// connection is quiet...
 const MIN_READ_CHUNK: usize = 1024;
@@ -43,23 +35,10 @@ const BUSY_READ_CHUNK: usize = 8 * 1024;
 /// and back to the minimum after a read of a few control frames.
 const MAX_READ_CHUNK: usize = 256 * 1024;
 
-/// One item in a connection's send queue.
-#[derive(Debug)]
-pub(crate) enum Outgoing {
-    /// A whole encoded frame (control messages).
-    Frame(Bytes),
-    /// An application payload; the writer adds the frame header, so a
-    /// broadcast shares one payload buffer among all peers.
-    App(Bytes),
-    /// Flush, close the write side, and stop.
-    Finish,
-}
-
 /// Runs the connection until it ends, then reports `Closed` to the owner.
 pub(crate) async fn message_loop<T: Transport>(
     conn: PeerConnection<T>,
-    queue_tx: mpsc::Sender<Outgoing>,
-    queue_rx: mpsc::Receiver<Outgoing>,
+    queue: SendQueue,
     mut close_rx: mpsc::Receiver<Reason>,
     events: mpsc::Sender<ConnectionEvent>,
 ) {
@@ -71,11 +50,14 @@ pub(crate) async fn message_loop<T: Transport>(
         config,
         rng,
     } = conn;
-    let mut writer_task = tokio::spawn(write_loop(writer, queue_rx));
+    // However the loop ends, even dropped mid-way, the writer stops and
+    // senders see the connection closed.
+    let _close_queue = CloseOnDrop(&queue);
+    let mut writer_task = tokio::spawn(write_loop(writer, queue.clone()));
     let mut ping = PingState::new(&config, Instant::now(), rng);
     let mut lp = Loop {
         info: &info,
-        queue: &queue_tx,
+        queue: &queue,
         events: &events,
         ping: &mut ping,
     };
@@ -127,7 +109,7 @@ pub(crate) async fn message_loop<T: Transport>(
     let error = outcome.unwrap_or(ConnectionError::Eof);
     tracing::debug!(reason = %error.reason(), error = %error, "closing");
     if !writer_done {
-        finish_writer(&error, &queue_tx, writer_task).await;
+        finish_writer(&error, &queue, writer_task).await;
     }
     let _ = events
         .send(ConnectionEvent {
@@ -143,7 +125,7 @@ pub(crate) async fn message_loop<T: Transport>(
 /// is aborted.
 async fn finish_writer(
     error: &ConnectionError,
-    queue: &mpsc::Sender<Outgoing>,
+    queue: &SendQueue,
     mut writer_task: tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
     let say_goodbye = !matches!(
@@ -153,15 +135,24 @@ async fn finish_writer(
     let mut queued = true;
     if say_goodbye {
         let frame = Message::Goodbye(error.reason()).to_frame();
-        queued = queue.try_send(Outgoing::Frame(frame)).is_ok();
+        queued = queue.push_control(&frame).is_ok();
     }
-    queued = queued && queue.try_send(Outgoing::Finish).is_ok();
+    queue.finish();
     if !queued
         || tokio::time::timeout(CLOSE_WRITE_TIMEOUT, &mut writer_task)
             .await
             .is_err()
     {
         writer_task.abort();
+    }
+}
+
+/// Closes the send queue when dropped.
+struct CloseOnDrop<'a>(&'a SendQueue);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.close();
     }
 }
 
@@ -211,7 +202,7 @@ impl ReadChunk {
 /// The per-iteration state of the message loop.
 struct Loop<'a> {
     info: &'a ConnectionInfo,
-    queue: &'a mpsc::Sender<Outgoing>,
+    queue: &'a SendQueue,
     events: &'a mpsc::Sender<ConnectionEvent>,
     ping: &'a mut PingState,
 }
@@ -238,7 +229,7 @@ impl Loop<'_> {
                     nonce,
                     timestamp_ms,
                 };
-                self.enqueue(Outgoing::Frame(pong.to_frame()))
+                self.enqueue(&pong)
             }
             Message::Pong { nonce, .. } => match self.ping.on_pong(nonce, Instant::now())? {
                 PongOutcome::Rtt(rtt) => {
@@ -261,16 +252,20 @@ impl Loop<'_> {
                 nonce,
                 timestamp_ms,
             };
-            self.enqueue(Outgoing::Frame(ping.to_frame()))?;
+            self.enqueue(&ping)?;
         }
         Ok(())
     }
 
-    fn enqueue(&self, item: Outgoing) -> Result<(), ConnectionError> {
-        self.queue.try_send(item).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => ConnectionError::SlowReader,
-            mpsc::error::TrySendError::Closed(_) => ConnectionError::Eof,
-        })
+    /// Queues a control frame; a peer that lets them pile up unread is a
+    /// slow reader.
+    fn enqueue(&self, message: &Message) -> Result<(), ConnectionError> {
+        self.queue
+            .push_control(&message.to_frame())
+            .map_err(|e| match e {
+                Refused::Full => ConnectionError::SlowReader,
+                Refused::Closed => ConnectionError::Eof,
+            })
     }
 
     async fn emit(&self, kind: ConnectionEventKind) -> Result<(), ConnectionError> {
@@ -280,7 +275,15 @@ impl Loop<'_> {
             kind,
         };
         // Waiting here is the back-pressure: a slow owner slows our reads,
-        // and the peer's writes, instead of growing a queue.
+        // and the peer's writes, instead of growing a queue. While the queue
+        // has room, `try_send` takes a slot without building a wait.
+        let event = match self.events.try_send(event) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::error::TrySendError::Full(event)) => event,
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Err(ConnectionError::LocalClosed(Reason::Shutdown))
+            }
+        };
         self.events
             .send(event)
             .await
@@ -292,96 +295,27 @@ fn violation(message_type: MessageType) -> ConnectionError {
     ProtocolViolation::HandshakeAfterEstablished(message_type).into()
 }
 
-/// Owns the write half: writes queued frames in order, batching whatever is
-/// already queued into one write. Small frames are copied into the batch;
-/// a large payload is written straight from its shared buffer, after the
-/// batch, in the same vectored write.
-async fn write_loop<W: AsyncWrite + Unpin>(
-    mut writer: W,
-    mut queue: mpsc::Receiver<Outgoing>,
-) -> std::io::Result<()> {
-    let mut batch = Vec::new();
-    // Items already queued are taken together: one `recv_many` frees all
-    // their queue slots at once, where each `recv` takes the queue's
-    // semaphore lock for its one slot.
-    let mut items = Vec::new();
-    while let Some(first) = queue.recv().await {
-        items.push(first);
-        let mut written = 0;
-        loop {
-            for item in items.drain(..) {
-                match item {
-                    Outgoing::Frame(frame) => {
-                        written += frame.len();
-                        put(&mut writer, &mut batch, &frame).await?;
-                    }
-                    Outgoing::App(payload) => {
-                        written += FRAME_HEADER_LEN + 1 + payload.len();
-                        write_app(&mut writer, &mut batch, &payload).await?;
-                    }
-                    Outgoing::Finish => {
-                        writer.write_all(&batch).await?;
-                        writer.flush().await?;
-                        return writer.shutdown().await;
-                    }
-                }
-            }
-            if queue.is_empty() {
-                break;
-            }
-            queue.recv_many(&mut items, RECV_BATCH).await;
+/// Owns the write half: takes everything queued in one step and writes it
+/// in order, each run of small frames and the large payload after it in one
+/// vectored write.
+async fn write_loop<W: AsyncWrite + Unpin>(mut writer: W, queue: SendQueue) -> std::io::Result<()> {
+    // A writer that fails or is aborted closes the queue for its senders.
+    let _close_queue = CloseOnDrop(&queue);
+    let mut batch = Batch::default();
+    loop {
+        let next = queue.take(&mut batch).await;
+        if next == Next::Stop {
+            return Ok(());
         }
-        writer.write_all(&batch).await?;
-        batch.clear();
+        for (run, payload) in batch.runs() {
+            write_all_vectored(&mut writer, run, payload).await?;
+        }
         writer.flush().await?;
-        if written <= IDLE_WRITE_BUFFER {
-            // Quiet again: free what a burst grew.
-            if batch.capacity() > IDLE_WRITE_BUFFER {
-                batch = Vec::new();
-            }
-            if items.capacity() > RECV_BATCH {
-                items = Vec::new();
-            }
+        SendQueue::recycle(&mut batch);
+        if next == Next::Finish {
+            return writer.shutdown().await;
         }
     }
-    writer.shutdown().await
-}
-
-/// Appends `bytes` to the batch, writing the batch out first when full.
-async fn put<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    batch: &mut Vec<u8>,
-    bytes: &[u8],
-) -> std::io::Result<()> {
-    if !batch.is_empty() && batch.len() + bytes.len() > WRITE_BUFFER {
-        writer.write_all(batch).await?;
-        batch.clear();
-    }
-    batch.extend_from_slice(bytes);
-    Ok(())
-}
-
-/// Frames one application payload: the header always goes into the batch;
-/// a small payload follows it there, a large one goes out with the batch
-/// in one vectored write, uncopied.
-async fn write_app<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    batch: &mut Vec<u8>,
-    payload: &[u8],
-) -> std::io::Result<()> {
-    // Bounded by the frame cap in `ConnectionSender::send`.
-    let body_len = (payload.len() + 1) as u32;
-    let mut header = [0u8; FRAME_HEADER_LEN + 1];
-    header[..FRAME_HEADER_LEN].copy_from_slice(&body_len.to_be_bytes());
-    header[FRAME_HEADER_LEN] = MessageType::App as u8;
-    if payload.len() < DIRECT_WRITE {
-        put(writer, batch, &header).await?;
-        return put(writer, batch, payload).await;
-    }
-    batch.extend_from_slice(&header);
-    write_all_vectored(writer, batch, payload).await?;
-    batch.clear();
-    Ok(())
 }
 
 /// Writes all of `first` then all of `second`, vectored where the writer
@@ -410,6 +344,9 @@ mod tests {
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
+    use bytes::Bytes;
+
+    use super::super::queue::SHARE_AT;
     use super::*;
 
     /// A writer that takes at most `step` bytes per call, vectored or not.
@@ -438,14 +375,14 @@ mod tests {
         }
     }
 
-    /// The items of one queue: small payloads (batched), payloads large
-    /// enough to be written uncopied, a control frame, then `Finish`; and
-    /// the bytes `Message::encode` gives for them.
-    fn queued() -> (mpsc::Receiver<Outgoing>, Vec<u8>) {
+    /// One queue: small payloads, payloads large enough to be written
+    /// uncopied, a control frame, then `finish`; and the bytes
+    /// `Message::encode` gives for them.
+    fn queued() -> (SendQueue, Vec<u8>) {
         let payloads = [
             Bytes::from(vec![1u8; 10]),
-            Bytes::from(vec![2u8; DIRECT_WRITE]),
-            Bytes::from(vec![3u8; 3 * DIRECT_WRITE + 7]),
+            Bytes::from(vec![2u8; SHARE_AT]),
+            Bytes::from(vec![3u8; 3 * SHARE_AT + 7]),
             Bytes::from(vec![4u8; 100]),
         ];
         let ping = Message::Ping {
@@ -453,17 +390,17 @@ mod tests {
             timestamp_ms: 10,
         };
         let mut expected = BytesMut::new();
-        let (tx, rx) = mpsc::channel(16);
+        let queue = SendQueue::new(16, 1 << 20);
         for (i, p) in payloads.iter().enumerate() {
             Message::App(p.clone()).encode(&mut expected);
-            tx.try_send(Outgoing::App(p.clone())).unwrap();
+            queue.push_app(p.clone()).unwrap();
             if i == 1 {
                 ping.encode(&mut expected);
-                tx.try_send(Outgoing::Frame(ping.to_frame())).unwrap();
+                queue.push_control(&ping.to_frame()).unwrap();
             }
         }
-        tx.try_send(Outgoing::Finish).unwrap();
-        (rx, expected.to_vec())
+        queue.finish();
+        (queue, expected.to_vec())
     }
 
     /// The writer puts exactly the encoded frames on the wire, in queue
@@ -471,12 +408,12 @@ mod tests {
     #[tokio::test]
     async fn writer_output_is_the_encoded_frames_in_order() {
         for step in [usize::MAX, 7] {
-            let (rx, expected) = queued();
+            let (queue, expected) = queued();
             let mut out = Trickle {
                 out: Vec::new(),
                 step,
             };
-            write_loop(&mut out, rx).await.unwrap();
+            write_loop(&mut out, queue).await.unwrap();
             assert_eq!(out.out, expected, "step {step}");
         }
     }
