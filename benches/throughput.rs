@@ -56,7 +56,12 @@ fn main() {
                 continue;
             }
             let payload = Bytes::from(vec![0xa5u8; size]);
-            let mut pair = pair(&Config::default(), peer_ip(0)).await;
+            let config = Config {
+                send_queue_bytes: arg("--queue-bytes")
+                    .unwrap_or(Config::default().send_queue_bytes),
+                ..Config::default()
+            };
+            let mut pair = pair(&config, peer_ip(0)).await;
             // One warm-up round each, not recorded.
             raw_round(&payload, n / 10).await;
             ours_round(&mut pair, &payload, n / 10, false, false).await;

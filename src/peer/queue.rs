@@ -103,6 +103,11 @@ impl Batch {
         self.bytes
     }
 
+    /// Whether the batch is one run of copied frames (no large payload).
+    pub(crate) fn is_one_run(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
     /// The batch's byte runs in write order: each item is a run and the
     /// large payload that follows it (possibly empty).
     pub(crate) fn runs(&self) -> impl Iterator<Item = (&[u8], &[u8])> {

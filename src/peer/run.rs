@@ -199,6 +199,9 @@ impl ReadChunk {
     }
 }
 
+/// Most slices in one vectored write (Linux takes up to 1024).
+const MAX_WRITE_SLICES: usize = 256;
+
 /// The per-iteration state of the message loop.
 struct Loop<'a> {
     info: &'a ConnectionInfo,
@@ -307,9 +310,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut writer: W, queue: SendQueue) -> s
         if next == Next::Stop {
             return Ok(());
         }
-        for (run, payload) in batch.runs() {
-            write_all_vectored(&mut writer, run, payload).await?;
-        }
+        write_batch(&mut writer, &batch).await?;
         writer.flush().await?;
         SendQueue::recycle(&mut batch);
         if next == Next::Finish {
@@ -318,25 +319,33 @@ async fn write_loop<W: AsyncWrite + Unpin>(mut writer: W, queue: SendQueue) -> s
     }
 }
 
-/// Writes all of `first` then all of `second`, vectored where the writer
-/// supports it.
-async fn write_all_vectored<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    mut first: &[u8],
-    mut second: &[u8],
-) -> std::io::Result<()> {
-    while !first.is_empty() {
-        let n = writer
-            .write_vectored(&[IoSlice::new(first), IoSlice::new(second)])
-            .await?;
+/// Writes a whole batch: a batch of small frames in one write, one with
+/// large payloads as vectored writes of up to [`MAX_WRITE_SLICES`] slices
+/// (one system call for many frames where the writer supports it).
+async fn write_batch<W: AsyncWrite + Unpin>(writer: &mut W, batch: &Batch) -> std::io::Result<()> {
+    let mut runs = batch.runs();
+    let Some((first, first_payload)) = runs.next() else {
+        return Ok(());
+    };
+    if first_payload.is_empty() && batch.is_one_run() {
+        return writer.write_all(first).await;
+    }
+    let mut slices: Vec<IoSlice<'_>> = std::iter::once((first, first_payload))
+        .chain(runs)
+        .flat_map(|(run, payload)| [run, payload])
+        .filter(|s| !s.is_empty())
+        .map(IoSlice::new)
+        .collect();
+    let mut rest = slices.as_mut_slice();
+    while !rest.is_empty() {
+        let call = rest.get(..MAX_WRITE_SLICES).unwrap_or(rest);
+        let n = writer.write_vectored(call).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
-        let from_first = n.min(first.len());
-        first = first.get(from_first..).unwrap_or_default();
-        second = second.get(n - from_first..).unwrap_or_default();
+        IoSlice::advance_slices(&mut rest, n);
     }
-    writer.write_all(second).await
+    Ok(())
 }
 
 #[cfg(test)]
@@ -353,9 +362,37 @@ mod tests {
     struct Trickle {
         out: Vec<u8>,
         step: usize,
+        vectored: bool,
     }
 
     impl AsyncWrite for Trickle {
+        fn is_write_vectored(&self) -> bool {
+            self.vectored
+        }
+
+        /// Takes up to `step` bytes across the slices when vectored, else
+        /// only from the first non-empty one (tokio's default).
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[IoSlice<'_>],
+        ) -> Poll<std::io::Result<usize>> {
+            if !self.vectored {
+                let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| b);
+                return self.poll_write(cx, first);
+            }
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(self.step - n);
+                self.out.extend_from_slice(&b[..take]);
+                n += take;
+                if n == self.step {
+                    break;
+                }
+            }
+            Poll::Ready(Ok(n))
+        }
+
         fn poll_write(
             mut self: Pin<&mut Self>,
             _: &mut Context<'_>,
@@ -404,17 +441,24 @@ mod tests {
     }
 
     /// The writer puts exactly the encoded frames on the wire, in queue
-    /// order, whether each write takes everything or only 7 bytes.
+    /// order, whether each write takes everything, 7 bytes, or a slice and
+    /// a bit of the next, vectored or not.
     #[tokio::test]
     async fn writer_output_is_the_encoded_frames_in_order() {
-        for step in [usize::MAX, 7] {
+        for (step, vectored) in [
+            (usize::MAX, true),
+            (7, true),
+            (7, false),
+            (SHARE_AT + 3, true),
+        ] {
             let (queue, expected) = queued();
             let mut out = Trickle {
                 out: Vec::new(),
                 step,
+                vectored,
             };
             write_loop(&mut out, queue).await.unwrap();
-            assert_eq!(out.out, expected, "step {step}");
+            assert_eq!(out.out, expected, "step {step}, vectored {vectored}");
         }
     }
 
