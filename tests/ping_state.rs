@@ -309,6 +309,44 @@ async fn ping_flood() {
     assert_eq!(ping.on_ping(10, t0 + secs(16)), Ok(()));
 }
 
+/// After a stall of ours of 10 intervals, the honest backlog (one ping per
+/// interval stalled, plus one) arrives at once on top of the usual four and
+/// passes; one more is a flood. A stall shorter than an interval changes
+/// nothing, and the allowance ends with its window.
+#[tokio::test(start_paused = true)]
+async fn a_stall_of_ours_allows_the_ping_backlog() {
+    let config = Config::default(); // 4 per 15 s
+    let t0 = Instant::now();
+    let after = t0 + secs(150);
+    let mut ping = state(&config, t0);
+    ping.note_stall(secs(150), after);
+    for n in 0..15u64 {
+        assert_eq!(ping.on_ping(n, after), Ok(()), "ping {n}");
+    }
+    assert_eq!(ping.on_ping(15, after), Err(ProtocolViolation::PingFlood));
+
+    let mut ping = state(&config, t0);
+    ping.note_stall(secs(150), after);
+    // The next window has the usual four only.
+    for n in 0..4u64 {
+        assert_eq!(ping.on_ping(n, after + secs(15)), Ok(()));
+    }
+    assert_eq!(
+        ping.on_ping(4, after + secs(15)),
+        Err(ProtocolViolation::PingFlood)
+    );
+
+    let mut ping = state(&config, t0);
+    ping.note_stall(secs(15) - ms(1), t0 + secs(1));
+    for n in 0..4u64 {
+        assert_eq!(ping.on_ping(n, t0 + secs(1)), Ok(()));
+    }
+    assert_eq!(
+        ping.on_ping(4, t0 + secs(1)),
+        Err(ProtocolViolation::PingFlood)
+    );
+}
+
 /// A peer ping reusing one of its recent nonces is `DuplicatePingNonce`;
 /// the memory holds the last 16 nonces, so the 17th-oldest may recur.
 #[tokio::test(start_paused = true)]

@@ -48,6 +48,8 @@ pub struct PingState {
     peer_nonces: VecDeque<u64>,
     window_start: Instant,
     pings_in_window: u32,
+    /// Extra pings allowed in this window: the backlog of a stall of ours.
+    stall_allowance: u32,
     consecutive_missed: u32,
     last_rtt: Option<Duration>,
     rng: ChaCha8Rng,
@@ -70,6 +72,7 @@ impl PingState {
             peer_nonces: VecDeque::new(),
             window_start: now,
             pings_in_window: 0,
+            stall_allowance: 0,
             consecutive_missed: 0,
             last_rtt: None,
             rng,
@@ -147,11 +150,15 @@ impl PingState {
         if now >= self.window_start + self.interval {
             self.window_start = now;
             self.pings_in_window = 0;
+            self.stall_allowance = 0;
         }
         // Counts peer pings: saturating, so a caller that keeps feeding pings
         // after `PingFlood` cannot overflow it.
         self.pings_in_window = self.pings_in_window.saturating_add(1);
-        if self.pings_in_window > self.max_pings_per_interval {
+        let allowed = self
+            .max_pings_per_interval
+            .saturating_add(self.stall_allowance);
+        if self.pings_in_window > allowed {
             return Err(ProtocolViolation::PingFlood);
         }
         if self.peer_nonces.contains(&nonce) {
@@ -162,6 +169,22 @@ impl PingState {
         }
         self.peer_nonces.push_back(nonce);
         Ok(())
+    }
+
+    /// Tells the state that the loop read nothing for `stalled`, because
+    /// its owner did not take events: an honest peer's pings queued up
+    /// meanwhile, one per `ping_interval`, and now arrive together. A stall
+    /// of at least one interval opens a fresh window at `now` that also
+    /// allows that backlog (`stalled / ping_interval + 1` pings); a shorter
+    /// one changes nothing. The peer gains nothing unless we stall.
+    pub fn note_stall(&mut self, stalled: Duration, now: Instant) {
+        if stalled < self.interval {
+            return;
+        }
+        let backlog = stalled.as_nanos() / self.interval.as_nanos().max(1) + 1;
+        self.window_start = now;
+        self.pings_in_window = 0;
+        self.stall_allowance = u32::try_from(backlog).unwrap_or(u32::MAX);
     }
 
     /// The last measured round-trip time.

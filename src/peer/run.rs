@@ -271,7 +271,7 @@ impl Loop<'_> {
             })
     }
 
-    async fn emit(&self, kind: ConnectionEventKind) -> Result<(), ConnectionError> {
+    async fn emit(&mut self, kind: ConnectionEventKind) -> Result<(), ConnectionError> {
         let event = ConnectionEvent {
             id: self.info.id,
             peer: self.info.peer,
@@ -287,10 +287,12 @@ impl Loop<'_> {
                 return Err(ConnectionError::LocalClosed(Reason::Shutdown))
             }
         };
-        self.events
-            .send(event)
-            .await
-            .map_err(|_| ConnectionError::LocalClosed(Reason::Shutdown))
+        let stalled_since = Instant::now();
+        let sent = self.events.send(event).await;
+        // The peer's pings waited in the socket meanwhile: not a flood.
+        let now = Instant::now();
+        self.ping.note_stall(now - stalled_since, now);
+        sent.map_err(|_| ConnectionError::LocalClosed(Reason::Shutdown))
     }
 }
 
