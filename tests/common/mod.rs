@@ -4,8 +4,13 @@
 //! and turmoil builders with fixed latency.
 //!
 //! Every test binary uses a different subset, hence the `dead_code` allow.
+//! Submodules: `bad_input` (the bad-input harness) and `prop` (property
+//! test settings).
 
 #![allow(dead_code)]
+
+pub mod bad_input;
+pub mod prop;
 
 use std::future::Future;
 use std::io;
