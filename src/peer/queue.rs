@@ -62,6 +62,8 @@ struct State {
     frames: usize,
     bytes: usize,
     control: usize,
+    /// Of `bytes`, those of control frames (outside the byte budget).
+    control_bytes: usize,
     writer_waiting: bool,
     senders_waiting: bool,
     finishing: bool,
@@ -190,7 +192,7 @@ impl SendQueue {
             return Err((Refused::Closed, payload));
         }
         let app_frames = state.frames - state.control;
-        let app_bytes = state.bytes;
+        let app_bytes = state.bytes - state.control_bytes;
         if app_frames >= self.shared.max_frames
             || (app_bytes > 0 && app_bytes + len > self.shared.max_bytes)
         {
@@ -217,6 +219,12 @@ impl SendQueue {
     /// Queues an encoded control frame, within the room kept for them.
     pub(crate) fn push_control(&self, frame: &[u8]) -> Result<(), Refused> {
         let mut state = self.lock();
+        Self::push_control_locked(&mut state, frame)?;
+        self.wake_writer(state);
+        Ok(())
+    }
+
+    fn push_control_locked(state: &mut State, frame: &[u8]) -> Result<(), Refused> {
         if state.finishing || state.closed {
             return Err(Refused::Closed);
         }
@@ -227,7 +235,7 @@ impl SendQueue {
         state.frames += 1;
         state.control += 1;
         state.bytes += frame.len();
-        self.wake_writer(state);
+        state.control_bytes += frame.len();
         Ok(())
     }
 
@@ -238,13 +246,21 @@ impl SendQueue {
         }
     }
 
-    /// Asks the writer to write what is queued, then shut the stream down.
-    /// Nothing more is queued after this.
-    pub(crate) fn finish(&self) {
+    /// Asks the writer to write what is queued, then `last` if given (a
+    /// goodbye), then shut the stream down. Nothing is queued after `last`,
+    /// not even by a sender racing with this call. Fails if `last` could
+    /// not be queued (the stream is still finished).
+    pub(crate) fn finish(&self, last: Option<&[u8]>) -> Result<(), Refused> {
         let mut state = self.lock();
+        let queued = match last {
+            Some(frame) => Self::push_control_locked(&mut state, frame),
+            None => Ok(()),
+        };
         state.finishing = true;
         drop(state);
         self.shared.writer_wake.notify_one();
+        self.shared.room.notify_waiters();
+        queued
     }
 
     /// Stops the queue: the writer stops without writing, waiting senders
@@ -302,6 +318,7 @@ impl SendQueue {
         state.frames = 0;
         state.bytes = 0;
         state.control = 0;
+        state.control_bytes = 0;
         let next = if state.finishing {
             Next::Finish
         } else {
@@ -415,6 +432,18 @@ mod tests {
     }
 
     #[test]
+    fn control_bytes_do_not_count_against_the_byte_limit() {
+        let q = SendQueue::new(8, 100);
+        q.push_control(&[0u8; 21]).unwrap();
+        // The queue holds no application frame: one of any size fits.
+        q.push_app(Bytes::from(vec![0u8; 1000])).unwrap();
+        assert_eq!(
+            q.push_app(Bytes::from_static(b"x")).unwrap_err().0,
+            Refused::Full
+        );
+    }
+
+    #[test]
     fn control_frames_have_their_own_room() {
         let q = SendQueue::new(1, 100);
         q.push_app(Bytes::from_static(b"x")).unwrap();
@@ -468,14 +497,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn finish_hands_over_what_is_queued_then_refuses_more() {
+    async fn finish_hands_over_what_is_queued_and_the_goodbye_then_refuses_more() {
         let q = SendQueue::new(8, 1 << 20);
         q.push_app(Bytes::from_static(b"a")).unwrap();
-        q.finish();
+        q.finish(Some(b"bye")).unwrap();
         assert_eq!(q.push_control(b"x"), Err(Refused::Closed));
+        assert_eq!(
+            q.push_app(Bytes::from_static(b"b")).unwrap_err().0,
+            Refused::Closed
+        );
         let mut batch = Batch::default();
         assert_eq!(q.take(&mut batch).await, Next::Finish);
-        assert_eq!(concat(&batch), encoded(&[Bytes::from_static(b"a")]));
+        let mut expected = encoded(&[Bytes::from_static(b"a")]);
+        expected.extend_from_slice(b"bye");
+        assert_eq!(concat(&batch), expected);
         SendQueue::recycle(&mut batch);
         assert_eq!(q.take(&mut batch).await, Next::Finish);
     }

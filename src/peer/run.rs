@@ -36,8 +36,8 @@ const BUSY_READ_CHUNK: usize = 8 * 1024;
 /// and back to the minimum after a read of a few control frames.
 const MAX_READ_CHUNK: usize = 256 * 1024;
 /// Read buffers kept for reuse while the owner still holds their frames
-/// (each under `2 * MAX_READ_CHUNK`, so at most 8 MiB per busy connection;
-/// none once it is quiet).
+/// (each under `2 * MAX_READ_CHUNK`, so at most 8 MiB per connection in a
+/// bulk transfer; none once its reads are smaller).
 const SPARE_READ_BUFFERS: usize = 16;
 
 /// Runs the connection until it ends, then reports `Closed` to the owner.
@@ -59,6 +59,9 @@ pub(crate) async fn message_loop<T: Transport>(
     // senders see the connection closed.
     let _close_queue = CloseOnDrop(&queue);
     let mut writer_task = tokio::spawn(write_loop(writer, queue.clone()));
+    // A writer blocked on a peer that does not read would not see the
+    // queue close: if this future is dropped, abort it.
+    let _abort_writer = AbortOnDrop(writer_task.abort_handle());
     let mut ping = PingState::new(&config, Instant::now(), rng);
     let mut lp = Loop {
         info: &info,
@@ -137,18 +140,25 @@ async fn finish_writer(
         error,
         ConnectionError::RemoteClosed(_) | ConnectionError::Eof | ConnectionError::Io(_)
     );
-    let mut queued = true;
-    if say_goodbye {
-        let frame = Message::Goodbye(error.reason()).to_frame();
-        queued = queue.push_control(&frame).is_ok();
-    }
-    queue.finish();
+    let goodbye = say_goodbye.then(|| Message::Goodbye(error.reason()).to_frame());
+    // The goodbye and the end of the queue in one step: no frame a sender
+    // queues meanwhile can follow the goodbye.
+    let queued = queue.finish(goodbye.as_deref()).is_ok();
     if !queued
         || tokio::time::timeout(CLOSE_WRITE_TIMEOUT, &mut writer_task)
             .await
             .is_err()
     {
         writer_task.abort();
+    }
+}
+
+/// Aborts a task when dropped (a finished task is left as it is).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -235,15 +245,17 @@ impl ReadChunk {
         }
     }
 
-    /// Once quiet again, drops the spares and a buffer a burst left large
-    /// (it holds no partial frame), so the next read starts a small one.
+    /// Drops the spares once reads are no longer bulk, and, once quiet
+    /// again, a buffer a burst left large (it holds no partial frame), so
+    /// the next read starts a small one.
     fn release_if_idle(&mut self, buf: &mut BytesMut) {
-        if self.size != MIN_READ_CHUNK {
+        if self.size > BUSY_READ_CHUNK {
             return;
         }
         self.spares.clear();
-        if buf.is_empty() && buf.capacity() > 2 * MIN_READ_CHUNK {
+        if self.size == MIN_READ_CHUNK && buf.is_empty() && buf.capacity() > 2 * MIN_READ_CHUNK {
             *buf = BytesMut::new();
+            self.grown = false;
         }
     }
 }
@@ -487,7 +499,7 @@ mod tests {
                 queue.push_control(&ping.to_frame()).unwrap();
             }
         }
-        queue.finish();
+        queue.finish(None).unwrap();
         (queue, expected.to_vec())
     }
 
