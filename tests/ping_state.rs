@@ -312,7 +312,8 @@ async fn ping_flood() {
 /// After a stall of ours of 10 intervals, the honest backlog (one ping per
 /// interval stalled, plus one) arrives at once on top of the usual four and
 /// passes; one more is a flood. A stall shorter than an interval changes
-/// nothing, and the allowance ends with its window.
+/// nothing on its own, short stalls add up, and the allowance ends with its
+/// window.
 #[tokio::test(start_paused = true)]
 async fn a_stall_of_ours_allows_the_ping_backlog() {
     let config = Config::default(); // 4 per 15 s
@@ -345,6 +346,23 @@ async fn a_stall_of_ours_allows_the_ping_backlog() {
         ping.on_ping(4, t0 + secs(1)),
         Err(ProtocolViolation::PingFlood)
     );
+
+    // Short stalls add up: fifteen of 1 s are one interval of lag. The
+    // window opened at the fifteenth allows its backlog of two pings on top
+    // of the usual four.
+    let mut ping = state(&config, t0);
+    for i in 1..=14u32 {
+        ping.note_stall(secs(1), t0 + secs(2) * i);
+    }
+    for n in 0..4u64 {
+        assert_eq!(ping.on_ping(n, t0 + secs(29)), Ok(()));
+    }
+    ping.note_stall(secs(1), t0 + secs(30));
+    let after = t0 + secs(31);
+    for n in 4..10u64 {
+        assert_eq!(ping.on_ping(n, after), Ok(()), "ping {n}");
+    }
+    assert_eq!(ping.on_ping(10, after), Err(ProtocolViolation::PingFlood));
 }
 
 /// A peer ping reusing one of its recent nonces is `DuplicatePingNonce`;

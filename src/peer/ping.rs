@@ -50,6 +50,8 @@ pub struct PingState {
     pings_in_window: u32,
     /// Extra pings allowed in this window: the backlog of a stall of ours.
     stall_allowance: u32,
+    /// Stalls of ours not yet credited (each shorter than an interval).
+    stalled: Duration,
     consecutive_missed: u32,
     last_rtt: Option<Duration>,
     rng: ChaCha8Rng,
@@ -73,6 +75,7 @@ impl PingState {
             window_start: now,
             pings_in_window: 0,
             stall_allowance: 0,
+            stalled: Duration::ZERO,
             consecutive_missed: 0,
             last_rtt: None,
             rng,
@@ -173,15 +176,18 @@ impl PingState {
 
     /// Tells the state that the loop read nothing for `stalled`, because
     /// its owner did not take events: an honest peer's pings queued up
-    /// meanwhile, one per `ping_interval`, and now arrive together. A stall
-    /// of at least one interval opens a fresh window at `now` that also
-    /// allows that backlog (`stalled / ping_interval + 1` pings); a shorter
-    /// one changes nothing. The peer gains nothing unless we stall.
+    /// meanwhile, one per `ping_interval`, and now arrive together. Stalls
+    /// add up; once they reach one interval, a fresh window opens at `now`
+    /// that also allows that backlog (`stalled / ping_interval + 1` pings,
+    /// `stalled` being the sum) and the sum starts again. The peer gains
+    /// nothing unless we stall.
     pub fn note_stall(&mut self, stalled: Duration, now: Instant) {
-        if stalled < self.interval {
+        self.stalled = self.stalled.saturating_add(stalled);
+        if self.stalled < self.interval {
             return;
         }
-        let backlog = stalled.as_nanos() / self.interval.as_nanos().max(1) + 1;
+        let backlog = self.stalled.as_nanos() / self.interval.as_nanos().max(1) + 1;
+        self.stalled = Duration::ZERO;
         self.window_start = now;
         self.pings_in_window = 0;
         self.stall_allowance = u32::try_from(backlog).unwrap_or(u32::MAX);
