@@ -210,12 +210,3 @@ impl Raw {
         watch.secs() * 1e3
     }
 }
-
-/// `--name N` from the command line.
-fn arg(name: &str) -> Option<usize> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-}

@@ -172,12 +172,3 @@ async fn raw_round(payload: &Bytes, n: usize) -> f64 {
     drop(send.await.expect("writer"));
     secs
 }
-
-/// `--name N` from the command line.
-fn arg(name: &str) -> Option<usize> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-}

@@ -285,3 +285,12 @@ pub fn print_machine() {
         loadavg()
     );
 }
+
+/// `--name N` from the command line.
+pub fn arg(name: &str) -> Option<usize> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+}
