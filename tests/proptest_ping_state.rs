@@ -264,7 +264,11 @@ proptest! {
             }
         }
         let silent_since = now;
-        for _ in 0..10_000 {
+        // Every deadline within the bound is a ping or an expiry: at most
+        // one of each per interval, plus the ones in flight at the start.
+        let per_interval = config.dead_peer_bound().as_nanos() / config.ping_interval.as_nanos();
+        let max_polls = 2 * usize::try_from(per_interval).unwrap_or(usize::MAX) + ops.len() + 16;
+        for _ in 0..max_polls {
             let at = now.max(ping.next_deadline());
             now = at;
             match ping.poll(at) {
@@ -278,6 +282,6 @@ proptest! {
                 Err(other) => prop_assert!(false, "unexpected {other:?}"),
             }
         }
-        prop_assert!(false, "not declared dead after 10000 polls");
+        prop_assert!(false, "not declared dead after {} polls", max_polls);
     }
 }
