@@ -30,7 +30,8 @@ pub const MAX_FRAME_LEN: u32 = 64 * 1024 * 1024;
 /// | `max_frame_len` | 4 MiB | "a few MiB"; the origin used 8 MB |
 /// | `send_queue_len` | 1024 frames | bounded; a full queue means the peer does not read |
 /// | `send_queue_bytes` | 1 MiB | Bitcoin Core's send buffer (`-maxsendbuffer`, 1000 kB) |
-/// | `event_queue_len` | 1024 events | bounded; a slow owner back-pressures reads |
+/// | `event_queue_len` | 1024 batches | bounded; a slow owner back-pressures reads |
+/// | `event_queue_bytes` | 16 MiB | payload bytes waiting for the owner, across all connections |
 /// | `max_pings_per_interval` | 4 | an honest peer sends 1 per interval |
 /// | `max_inbound` | 125 | Bitcoin Core's total, Zebra's inbound |
 /// | `max_outbound` | 75 | Zebra's outbound |
@@ -66,8 +67,12 @@ pub struct Config {
     /// an empty queue always takes one frame, however large. The writer's
     /// batch in progress comes on top: at most this much more.
     pub send_queue_bytes: usize,
-    /// Events queued from connections to their owner.
+    /// Events queued from connections to their owner. Under the manager
+    /// the unit is a batch: one state event, or the messages of one read.
     pub event_queue_len: usize,
+    /// Message payload bytes queued for the manager's owner, across every
+    /// connection; a batch larger than this waits for the whole budget.
+    pub event_queue_bytes: usize,
     /// Pings accepted from a peer per `ping_interval` before it is cut off.
     pub max_pings_per_interval: u32,
     /// Most inbound connections at once.
@@ -107,6 +112,7 @@ impl Default for Config {
             send_queue_len: 1024,
             send_queue_bytes: 1024 * 1024,
             event_queue_len: 1024,
+            event_queue_bytes: 16 * 1024 * 1024,
             max_pings_per_interval: 4,
             max_inbound: 125,
             max_outbound: 75,
@@ -142,6 +148,7 @@ impl Config {
             ("send_queue_len", self.send_queue_len),
             ("send_queue_bytes", self.send_queue_bytes),
             ("event_queue_len", self.event_queue_len),
+            ("event_queue_bytes", self.event_queue_bytes),
             (
                 "max_pings_per_interval",
                 self.max_pings_per_interval as usize,

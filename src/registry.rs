@@ -35,6 +35,16 @@ impl PeerConnectionRegistry {
         map.get(&peer).ok_or(SendError::NotConnected)?.send(payload)
     }
 
+    /// Queues `payload` on the peer's active connection, waiting while its
+    /// send queue is full (see [`ConnectionSender::send_wait`]).
+    pub async fn send_wait(&self, peer: PeerId, payload: Bytes) -> Result<(), SendError> {
+        let sender = {
+            let map = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+            map.get(&peer).ok_or(SendError::NotConnected)?.clone()
+        };
+        sender.send_wait(payload).await
+    }
+
     /// Queues `payload` for every connected peer, framed once per peer (a
     /// 5-byte header). A payload of 16 KiB or more is shared, not copied:
     /// each queue holds a reference to the caller's buffer. A smaller one is

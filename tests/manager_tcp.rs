@@ -5,16 +5,15 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
-use peerlink::manager::{ConnectionManager, ManagerOptions, PeerEvent, PeerState};
+use peerlink::manager::{ConnectionManager, Events, ManagerOptions, PeerEvent, PeerState};
 use peerlink::transport::TcpTransport;
 use peerlink::{Config, PeerId};
-use tokio::sync::mpsc;
 
 fn ip(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
 }
 
-async fn start(last: u8, seed: u64) -> (ConnectionManager, mpsc::Receiver<PeerEvent>) {
+async fn start(last: u8, seed: u64) -> (ConnectionManager, Events) {
     let options = ManagerOptions {
         listen: Some(SocketAddr::new(ip(last), 0)),
         local_ip: Some(ip(last)),

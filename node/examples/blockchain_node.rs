@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use bytes::{BufMut, Bytes, BytesMut};
-use peerlink::manager::{ConnectionManager, ManagerOptions, PeerEvent, StartError};
+use peerlink::manager::{ConnectionManager, Events, ManagerOptions, PeerEvent, StartError};
 use peerlink::transport::TcpTransport;
 use peerlink::wire::Reason;
 use peerlink::{Config, PeerId};
@@ -231,7 +231,7 @@ struct ChainLogic {
 impl ChainLogic {
     async fn run(
         mut self,
-        mut events: mpsc::Receiver<PeerEvent>,
+        mut events: Events,
         mut commands: mpsc::Receiver<Command>,
     ) -> ChainState {
         loop {

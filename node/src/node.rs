@@ -10,11 +10,10 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use peerlink::manager::{ConnectionManager, ManagerOptions, PeerEvent, StartError};
+use peerlink::manager::{ConnectionManager, Events, ManagerOptions, PeerEvent, StartError};
 use peerlink::transport::TcpTransport;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, Signal, SignalKind};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::admin::{self, AdminState};
@@ -153,7 +152,7 @@ impl Node {
 }
 
 /// Logs each event with structured fields; counts application messages.
-async fn log_events(mut events: mpsc::Receiver<PeerEvent>, app_messages: Arc<AtomicU64>) {
+async fn log_events(mut events: Events, app_messages: Arc<AtomicU64>) {
     while let Some(event) = events.recv().await {
         match event {
             PeerEvent::Connected {

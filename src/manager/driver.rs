@@ -1,6 +1,8 @@
 //! The manager's async shell: one task that accepts, spawns dials and
-//! handshakes, runs connections, and feeds every outcome to the `PeerTable`.
-//! It moves bytes and timers only; every decision is the table's.
+//! handshakes, starts connections, and feeds every outcome to the
+//! `PeerTable`. It moves bytes and timers only; every decision is the
+//! table's. Application messages never pass through it: each connection
+//! delivers its own to the owner's [`Events`](super::Events).
 
 use std::future::pending;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,12 +14,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::events::PeerEvent;
+use super::events::{EventSender, PeerEvent};
 use super::table::{Action, PeerTable};
 use crate::error::{ConnectError, HandshakeError};
 use crate::id::{ConnectionId, PeerId};
 use crate::peer::{
-    reject_link, ConnectionContext, ConnectionEvent, ConnectionEventKind, PeerConnection,
+    reject_link, ConnectionContext, ConnectionEvent, ConnectionEventKind, Outlet, PeerConnection,
 };
 use crate::transport::{Link, Listener, Transport};
 use crate::wire::Reason;
@@ -46,7 +48,7 @@ pub(crate) struct Driver<T: Transport> {
     pub(crate) listener: Option<T::Listener>,
     pub(crate) ctx: ConnectionContext,
     pub(crate) table: Arc<Mutex<PeerTable>>,
-    pub(crate) events_out: mpsc::Sender<PeerEvent>,
+    pub(crate) events_out: EventSender,
     pub(crate) wake: Arc<Notify>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) finished: CancellationToken,
@@ -213,9 +215,25 @@ impl<T: Transport> Driver<T> {
         let mut actions = Vec::new();
         match done {
             Handshaked::Ok(conn) => {
-                let (handle, run) = conn.start(conn_tx.clone());
-                tasks.spawn(run);
+                let id = conn.info().id;
+                let (handle, ready) = conn.prepare();
                 lock(&self.table).on_established(handle, &mut actions);
+                // Announced now: the owner hears `Connected` before the
+                // connection runs, so before any of its messages.
+                let deliver = actions.iter().any(|a| {
+                    matches!(a, Action::Emit(PeerEvent::Connected { conn_id, .. }) if *conn_id == id)
+                });
+                for action in actions {
+                    if let Action::Emit(event) = action {
+                        self.emit(event).await;
+                    }
+                }
+                tasks.spawn(ready.run(Outlet::Managed {
+                    owner: self.events_out.clone(),
+                    manager: conn_tx.clone(),
+                    deliver,
+                }));
+                return;
             }
             Handshaked::Failed(id, reason) => {
                 lock(&self.table).on_handshake_failed(id, reason, Instant::now(), &mut actions);
@@ -261,13 +279,13 @@ impl<T: Transport> Driver<T> {
     async fn emit(&self, event: PeerEvent) {
         // A dropped receiver means the owner does not want events.
         if self.draining {
-            let _ = self.events_out.try_send(event);
+            self.events_out.try_send_one(event);
             return;
         }
         // Waiting is the back-pressure on a slow owner, but a shutdown
         // request must still get through.
         tokio::select! {
-            _ = self.events_out.send(event) => {}
+            _ = self.events_out.send_one(event) => {}
             () = self.shutdown.cancelled() => {}
         }
     }

@@ -21,13 +21,14 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use backoff::backoff_delay;
 pub use bans::BanList;
-pub use events::PeerEvent;
+pub(crate) use events::EventSender;
+pub use events::{Events, PeerEvent, TryRecvError};
 pub use policy::{admits_inbound, may_dial, resolve, ConnectionView, Resolution, TieBreakPolicy};
 pub use snapshot::{ConnectionRow, ManagerStats, PeerCounters, PeerRow, PeerState, Snapshot};
 
@@ -39,6 +40,7 @@ use crate::registry::{BroadcastReport, PeerConnectionRegistry};
 use crate::transport::{Listener, Transport};
 use crate::wire::{Hello, PROTOCOL_VERSION};
 use driver::{lock, Driver};
+use events::event_queue;
 use table::PeerTable;
 
 /// How to start a manager, beyond its [`Config`].
@@ -112,18 +114,35 @@ pub struct ConnectionManager {
     finished: CancellationToken,
     node_id: NodeId,
     listen_addr: Option<SocketAddr>,
+    /// Dropped with the last handle: the manager then shuts down.
+    _last_handle: Arc<ShutdownOnDrop>,
+}
+
+/// Starts the manager's shutdown when dropped.
+#[derive(Debug)]
+struct ShutdownOnDrop(CancellationToken);
+
+impl Drop for ShutdownOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
 }
 
 impl ConnectionManager {
     /// Validates `config`, binds the listener, and starts the manager task
-    /// on the current tokio runtime. Events arrive on the returned receiver,
-    /// which the owner must keep draining: it is bounded
-    /// (`Config::event_queue_len`) and a full queue slows the manager.
+    /// on the current tokio runtime. Events arrive on the returned
+    /// [`Events`], which the owner must keep draining: it is bounded
+    /// (`Config::event_queue_len` batches, `Config::event_queue_bytes`
+    /// payload bytes) and a full queue slows the connections that fill it.
+    ///
+    /// The manager runs until [`ConnectionManager::shutdown`] or until the
+    /// last clone of the handle is dropped; either way every connection is
+    /// closed with `Goodbye(shutdown)`.
     pub async fn start<T: Transport>(
         transport: T,
         config: Config,
         options: ManagerOptions,
-    ) -> Result<(ConnectionManager, mpsc::Receiver<PeerEvent>), StartError> {
+    ) -> Result<(ConnectionManager, Events), StartError> {
         config.validate()?;
         let config = Arc::new(config);
         let listener = match options.listen {
@@ -154,15 +173,17 @@ impl ConnectionManager {
             table.add_peer(*peer, now);
         }
         let table = Arc::new(Mutex::new(table));
-        let (events_out, events) = mpsc::channel(config.event_queue_len);
+        let (events_out, events) = event_queue(config.event_queue_len, config.event_queue_bytes);
+        let shutdown = CancellationToken::new();
         let manager = ConnectionManager {
             table: table.clone(),
             registry,
             wake: Arc::new(Notify::new()),
-            shutdown: CancellationToken::new(),
+            shutdown: shutdown.clone(),
             finished: CancellationToken::new(),
             node_id,
             listen_addr,
+            _last_handle: Arc::new(ShutdownOnDrop(shutdown)),
         };
         let local = Hello {
             version: PROTOCOL_VERSION,
@@ -217,6 +238,15 @@ impl ConnectionManager {
     /// Queues `payload` for `peer` on its active connection.
     pub fn send(&self, peer: PeerId, payload: Bytes) -> Result<(), SendError> {
         self.registry.send(peer, payload)
+    }
+
+    /// Queues `payload` for `peer` on its active connection, waiting while
+    /// that connection's send queue is full: the back-pressured form of
+    /// [`ConnectionManager::send`]. Waiters are served first come, first
+    /// served. Fails if the peer is not connected, the payload exceeds the
+    /// frame cap, or the connection closes while waiting.
+    pub async fn send_wait(&self, peer: PeerId, payload: Bytes) -> Result<(), SendError> {
+        self.registry.send_wait(peer, payload).await
     }
 
     /// Queues `payload` for every connected peer.

@@ -38,6 +38,7 @@ use tracing::Instrument;
 use crate::config::Config;
 use crate::error::{ConnectError, ConnectionError, HandshakeError, SendError};
 use crate::id::{ConnectionDirection, ConnectionId, PeerId};
+use crate::manager::EventSender;
 use crate::transport::{Link, Transport};
 use crate::wire::{Hello, Message, Reason};
 use queue::Refused;
@@ -246,6 +247,13 @@ impl<T: Transport> PeerConnection<T> {
         ConnectionHandle,
         impl std::future::Future<Output = ()> + Send,
     ) {
+        let (handle, ready) = self.prepare();
+        (handle, ready.run(Outlet::Bare(events)))
+    }
+
+    /// The handle, and the connection ready to run once its owner knows
+    /// where its events go (the manager decides that with the handle).
+    pub(crate) fn prepare(self) -> (ConnectionHandle, Ready<T>) {
         let queue = SendQueue::new(self.config.send_queue_len, self.config.send_queue_bytes);
         let (close_tx, close_rx) = mpsc::channel(1);
         let handle = ConnectionHandle {
@@ -256,14 +264,12 @@ impl<T: Transport> PeerConnection<T> {
             },
             close: close_tx,
         };
-        let span = tracing::info_span!(
-            "conn",
-            peer = %self.info.peer,
-            direction = %self.info.direction,
-            conn_id = %self.info.id,
-        );
-        let fut = run::message_loop::<T>(self, queue, close_rx, events);
-        (handle, fut.instrument(span))
+        let ready = Ready {
+            conn: self,
+            queue,
+            close_rx,
+        };
+        (handle, ready)
     }
 
     /// [`PeerConnection::start`] on a fresh tokio task.
@@ -271,6 +277,53 @@ impl<T: Transport> PeerConnection<T> {
         let (handle, fut) = self.start(events);
         tokio::spawn(fut);
         handle
+    }
+}
+
+/// A started connection whose message loop has not run yet.
+pub(crate) struct Ready<T: Transport> {
+    conn: PeerConnection<T>,
+    queue: SendQueue,
+    close_rx: mpsc::Receiver<Reason>,
+}
+
+impl<T: Transport> Ready<T> {
+    /// The message loop, sending its events to `outlet`.
+    pub(crate) fn run(self, outlet: Outlet) -> impl std::future::Future<Output = ()> + Send {
+        let info = &self.conn.info;
+        let span = tracing::info_span!(
+            "conn",
+            peer = %info.peer,
+            direction = %info.direction,
+            conn_id = %info.id,
+        );
+        run::message_loop::<T>(self.conn, self.queue, self.close_rx, outlet).instrument(span)
+    }
+}
+
+/// Where a running connection's events go.
+#[derive(Debug)]
+pub(crate) enum Outlet {
+    /// Every event, one at a time, to the owner of a bare connection.
+    Bare(mpsc::Sender<ConnectionEvent>),
+    /// A managed connection: application messages straight to the
+    /// manager's owner, in one batch per read (if `deliver`: a connection
+    /// never announced as `Connected` delivers none); round-trip times and
+    /// the close to the manager task.
+    Managed {
+        owner: EventSender,
+        manager: mpsc::Sender<ConnectionEvent>,
+        deliver: bool,
+    },
+}
+
+impl Outlet {
+    /// Where the events other than managed messages go.
+    fn control(&self) -> &mpsc::Sender<ConnectionEvent> {
+        match self {
+            Outlet::Bare(events) => events,
+            Outlet::Managed { manager, .. } => manager,
+        }
     }
 }
 

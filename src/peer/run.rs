@@ -19,8 +19,9 @@ use tokio::time::Instant;
 use super::handshake::CLOSE_WRITE_TIMEOUT;
 use super::ping::{PingState, PongOutcome};
 use super::queue::{Batch, Next, Refused, SendQueue};
-use super::{ConnectionEvent, ConnectionEventKind, ConnectionInfo, PeerConnection};
+use super::{ConnectionEvent, ConnectionEventKind, ConnectionInfo, Outlet, PeerConnection};
 use crate::error::{ConnectionError, ProtocolViolation};
+use crate::manager::PeerEvent;
 use crate::transport::Transport;
 use crate::wire::{decode_frame, Message, MessageType, Reason};
 
@@ -45,7 +46,7 @@ pub(crate) async fn message_loop<T: Transport>(
     conn: PeerConnection<T>,
     queue: SendQueue,
     mut close_rx: mpsc::Receiver<Reason>,
-    events: mpsc::Sender<ConnectionEvent>,
+    outlet: Outlet,
 ) {
     let PeerConnection {
         info,
@@ -66,12 +67,15 @@ pub(crate) async fn message_loop<T: Transport>(
     let mut lp = Loop {
         info: &info,
         queue: &queue,
-        events: &events,
+        outlet: &outlet,
         ping: &mut ping,
+        batch: Vec::new(),
+        batch_bytes: 0,
     };
     tracing::debug!("established");
     // Frames that arrived together with the handshake.
     let mut outcome = lp.drain_frames(&mut buf, config.max_frame_len).await.err();
+    outcome = lp.deliver(&mut close_rx, outcome).await;
     let mut writer_done = false;
     let mut read_chunk = ReadChunk::default();
     // One timer for the connection's life, moved only when the ping
@@ -93,8 +97,9 @@ pub(crate) async fn message_loop<T: Transport>(
                     Ok(n) => {
                         read_chunk.update(n, spare);
                         let drained = lp.drain_frames(&mut buf, config.max_frame_len).await.err();
+                        let delivered = lp.deliver(&mut close_rx, drained).await;
                         read_chunk.release_if_idle(&mut buf);
-                        drained
+                        delivered
                     }
                     Err(e) => Some(e.into()),
                 };
@@ -119,13 +124,12 @@ pub(crate) async fn message_loop<T: Transport>(
     if !writer_done {
         finish_writer(&error, &queue, writer_task).await;
     }
-    let _ = events
-        .send(ConnectionEvent {
-            id: info.id,
-            peer: info.peer,
-            kind: ConnectionEventKind::Closed(error),
-        })
-        .await;
+    let closed = ConnectionEvent {
+        id: info.id,
+        peer: info.peer,
+        kind: ConnectionEventKind::Closed(error),
+    };
+    let _ = outlet.control().send(closed).await;
 }
 
 /// Says goodbye where we are the one closing, then lets the writer flush
@@ -267,8 +271,12 @@ const MAX_WRITE_SLICES: usize = 256;
 struct Loop<'a> {
     info: &'a ConnectionInfo,
     queue: &'a SendQueue,
-    events: &'a mpsc::Sender<ConnectionEvent>,
+    outlet: &'a Outlet,
     ping: &'a mut PingState,
+    /// Messages read since the last delivery, for the manager's owner.
+    batch: Vec<PeerEvent>,
+    /// Their payload bytes.
+    batch_bytes: usize,
 }
 
 impl Loop<'_> {
@@ -283,7 +291,21 @@ impl Loop<'_> {
 
     async fn handle(&mut self, msg: Message) -> Result<(), ConnectionError> {
         match msg {
-            Message::App(bytes) => self.emit(ConnectionEventKind::Message(bytes)).await,
+            Message::App(bytes) => match self.outlet {
+                Outlet::Bare(_) => self.emit(ConnectionEventKind::Message(bytes)).await,
+                Outlet::Managed { deliver: true, .. } => {
+                    self.batch_bytes += bytes.len();
+                    self.batch.push(PeerEvent::Message {
+                        peer: self.info.peer,
+                        conn_id: self.info.id,
+                        bytes,
+                    });
+                    Ok(())
+                }
+                // Never announced to the owner (it lost the tie-break as it
+                // arrived): its messages are not delivered.
+                Outlet::Managed { deliver: false, .. } => Ok(()),
+            },
             Message::Ping {
                 nonce,
                 timestamp_ms,
@@ -332,16 +354,51 @@ impl Loop<'_> {
             })
     }
 
+    /// Hands the messages of one read to the manager's owner in one batch,
+    /// after the frames are handled (`outcome` is how that ended: messages
+    /// read before a bad frame are still delivered, before the close).
+    /// Waiting here is the back-pressure of a slow owner; a close request
+    /// ends the wait (the batch is then discarded).
+    async fn deliver(
+        &mut self,
+        close_rx: &mut mpsc::Receiver<Reason>,
+        outcome: Option<ConnectionError>,
+    ) -> Option<ConnectionError> {
+        let Outlet::Managed { owner, .. } = self.outlet else {
+            return outcome;
+        };
+        if self.batch.is_empty() {
+            return outcome;
+        }
+        let bytes = std::mem::take(&mut self.batch_bytes);
+        // While the owner's queue has room, no wait is built.
+        let Err(batch) = owner.try_send(std::mem::take(&mut self.batch), bytes) else {
+            return outcome;
+        };
+        let stalled_since = Instant::now();
+        let closed = tokio::select! {
+            biased;
+            // A dropped `Events` means the owner wants no more messages.
+            _ = owner.send(batch, bytes) => None,
+            Some(reason) = close_rx.recv() => Some(ConnectionError::LocalClosed(reason)),
+        };
+        // The peer's pings waited in the socket meanwhile: not a flood.
+        let now = Instant::now();
+        self.ping.note_stall(now - stalled_since, now);
+        outcome.or(closed)
+    }
+
     async fn emit(&mut self, kind: ConnectionEventKind) -> Result<(), ConnectionError> {
         let event = ConnectionEvent {
             id: self.info.id,
             peer: self.info.peer,
             kind,
         };
+        let events = self.outlet.control();
         // Waiting here is the back-pressure: a slow owner slows our reads,
         // and the peer's writes, instead of growing a queue. While the queue
         // has room, `try_send` takes a slot without building a wait.
-        let event = match self.events.try_send(event) {
+        let event = match events.try_send(event) {
             Ok(()) => return Ok(()),
             Err(mpsc::error::TrySendError::Full(event)) => event,
             Err(mpsc::error::TrySendError::Closed(_)) => {
@@ -349,7 +406,7 @@ impl Loop<'_> {
             }
         };
         let stalled_since = Instant::now();
-        let sent = self.events.send(event).await;
+        let sent = events.send(event).await;
         // The peer's pings waited in the socket meanwhile: not a flood.
         let now = Instant::now();
         self.ping.note_stall(now - stalled_since, now);
