@@ -349,6 +349,12 @@ impl ConnectionSender {
     /// exceeds the frame cap, the queue is full (`Config::send_queue_len`
     /// frames or `Config::send_queue_bytes` bytes), or the connection closed.
     ///
+    /// While any [`ConnectionSender::send_wait`] caller waits for room,
+    /// this returns `QueueFull` even if the payload would fit: the room that
+    /// frees is owed to the waiters first (as `try_send` on tokio's bounded
+    /// `mpsc` fails while permits are owed), so a stream of `send`s cannot
+    /// starve them.
+    ///
     /// A payload under 16 KiB is copied into the connection's write buffer
     /// here; a larger one is queued by reference (a broadcast shares it).
     pub fn send(&self, payload: Bytes) -> Result<(), SendError> {
@@ -364,7 +370,17 @@ impl ConnectionSender {
     /// Queues an application payload, waiting while the queue is full: the
     /// back-pressured form of [`ConnectionSender::send`] for a sender that
     /// produces faster than the peer reads. Fails if the payload exceeds the
-    /// frame cap or the connection closed.
+    /// frame cap or the connection closed (or is closing: every waiter then
+    /// fails with `Closed`).
+    ///
+    /// Waiters are served first come, first served: each payload is queued
+    /// whole, in the order the calls began waiting; a later waiter, or a
+    /// [`ConnectionSender::send`], never takes the room an earlier waiter
+    /// needs, so a large payload is not starved by small ones. If nobody
+    /// waits and the payload fits, it is queued without waiting.
+    ///
+    /// Cancel safe: if the future is dropped before it completes, the
+    /// payload was not queued, and the waiters behind it move up.
     pub async fn send_wait(&self, payload: Bytes) -> Result<(), SendError> {
         if payload.len() > self.max_payload {
             return Err(SendError::TooLarge { len: payload.len() });

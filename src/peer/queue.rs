@@ -7,9 +7,18 @@
 //! copied (a broadcast of a large payload shares one buffer among all
 //! peers); smaller ones are copied in behind their header, which is the one
 //! copy the writer used to make.
+//!
+//! Senders waiting for room are served first come, first served: each
+//! takes a place in a line of waiters, only the head of the line is
+//! admitted, and while anyone waits a sender that does not wait is refused,
+//! so neither later waiters nor a stream of small sends can keep a large
+//! payload out.
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
 use tokio::sync::Notify;
@@ -47,8 +56,6 @@ struct Shared {
     state: Mutex<State>,
     /// Wakes the writer when it waits for frames.
     writer_wake: Notify,
-    /// Wakes senders waiting for room.
-    room: Notify,
     max_frames: usize,
     max_bytes: usize,
 }
@@ -65,9 +72,23 @@ struct State {
     /// Of `bytes`, those of control frames (outside the byte budget).
     control_bytes: usize,
     writer_waiting: bool,
-    senders_waiting: bool,
+    /// Senders waiting for room, in arrival order: one entry per waiting
+    /// `push_app_wait`.
+    waiters: VecDeque<Waiter>,
+    /// The ticket of the next waiter.
+    next_ticket: u64,
     finishing: bool,
     closed: bool,
+}
+
+/// A sender's place in the line of waiters.
+#[derive(Debug)]
+struct Waiter {
+    ticket: u64,
+    /// Encoded length of its frame.
+    len: usize,
+    /// Set once it has parked; taken by whoever wakes it.
+    waker: Option<Waker>,
 }
 
 /// A run of encoded frames, or a large payload whose header ends the run
@@ -142,7 +163,6 @@ impl SendQueue {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
                 writer_wake: Notify::new(),
-                room: Notify::new(),
                 max_frames,
                 max_bytes,
             }),
@@ -156,49 +176,71 @@ impl SendQueue {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues an application payload if there is room. The caller has
-    /// checked it against the frame cap.
+    /// Queues an application payload if there is room and no sender
+    /// waits for room. The caller has checked it against the frame cap.
     pub(crate) fn push_app(&self, payload: Bytes) -> Result<(), (Refused, Bytes)> {
-        self.try_push_app(payload, false)
-    }
-
-    /// Queues an application payload, waiting for room.
-    pub(crate) async fn push_app_wait(&self, mut payload: Bytes) -> Result<(), Refused> {
-        match self.try_push_app(payload, false) {
-            Err((Refused::Full, p)) => payload = p,
-            done => return done.map_err(|(e, _)| e),
-        }
-        // The writer, running beside us, usually takes the queue in a
-        // moment: one yield is cheaper than parking and being woken.
-        tokio::task::yield_now().await;
-        loop {
-            let room = self.shared.room.notified();
-            tokio::pin!(room);
-            // Registered before the check, so room freed after it wakes us.
-            room.as_mut().enable();
-            match self.try_push_app(payload, true) {
-                Ok(()) => return Ok(()),
-                Err((Refused::Closed, _)) => return Err(Refused::Closed),
-                Err((Refused::Full, p)) => payload = p,
-            }
-            room.await;
-        }
-    }
-
-    fn try_push_app(&self, payload: Bytes, wait: bool) -> Result<(), (Refused, Bytes)> {
         let len = FRAME_HEADER_LEN + 1 + payload.len();
         let mut state = self.lock();
         if state.finishing || state.closed {
             return Err((Refused::Closed, payload));
         }
-        let app_frames = state.frames - state.control;
-        let app_bytes = state.bytes - state.control_bytes;
-        if app_frames >= self.shared.max_frames
-            || (app_bytes > 0 && app_bytes + len > self.shared.max_bytes)
-        {
-            state.senders_waiting |= wait;
+        // The room that frees next is owed to the waiters.
+        if !state.waiters.is_empty() || !self.fits(&state, len) {
             return Err((Refused::Full, payload));
         }
+        Self::append(&mut state, payload);
+        self.wake_writer(state, None);
+        Ok(())
+    }
+
+    /// Queues an application payload, waiting for room behind the senders
+    /// already waiting. Cancel safe: dropped before it returns, it has
+    /// queued nothing, and the waiters behind it move up.
+    pub(crate) async fn push_app_wait(&self, payload: Bytes) -> Result<(), Refused> {
+        let len = FRAME_HEADER_LEN + 1 + payload.len();
+        let ticket = {
+            let mut state = self.lock();
+            if state.finishing || state.closed {
+                return Err(Refused::Closed);
+            }
+            if state.waiters.is_empty() && self.fits(&state, len) {
+                Self::append(&mut state, payload);
+                self.wake_writer(state, None);
+                return Ok(());
+            }
+            // In line now, so no sender arriving later overtakes us.
+            let ticket = state.next_ticket;
+            state.next_ticket = ticket.wrapping_add(1);
+            state.waiters.push_back(Waiter {
+                ticket,
+                len,
+                waker: None,
+            });
+            ticket
+        };
+        let mut wait = Wait {
+            queue: self,
+            ticket,
+            payload: Some(payload),
+        };
+        // The writer, running beside us, usually takes the queue in a
+        // moment: one yield is cheaper than parking and being woken.
+        tokio::task::yield_now().await;
+        (&mut wait).await
+    }
+
+    /// Whether an application frame of `len` bytes fits now.
+    fn fits(&self, state: &State, len: usize) -> bool {
+        let app_frames = state.frames - state.control;
+        let app_bytes = state.bytes - state.control_bytes;
+        app_frames < self.shared.max_frames
+            && (app_bytes == 0 || app_bytes + len <= self.shared.max_bytes)
+    }
+
+    /// Encodes an application frame onto the queue; the caller checked
+    /// that it fits.
+    fn append(state: &mut State, payload: Bytes) {
+        let len = FRAME_HEADER_LEN + 1 + payload.len();
         // Bounded by the frame cap, checked by the caller.
         let body_len = (payload.len() + 1) as u32;
         state.tail.extend_from_slice(&body_len.to_be_bytes());
@@ -212,15 +254,34 @@ impl SendQueue {
         }
         state.frames += 1;
         state.bytes += len;
-        self.wake_writer(state);
-        Ok(())
+    }
+
+    /// The head waiter's waker, if its frame fits now (it admits itself
+    /// when it runs).
+    fn head_waker(&self, state: &mut State) -> Option<Waker> {
+        let len = state.waiters.front()?.len;
+        if !self.fits(state, len) {
+            return None;
+        }
+        state.waiters.front_mut()?.waker.take()
+    }
+
+    /// Wakes the writer and every waiter: the queue is closing (waiters
+    /// then find it closed).
+    fn wake_all(&self, mut state: MutexGuard<'_, State>) {
+        let waiters = std::mem::take(&mut state.waiters);
+        drop(state);
+        self.shared.writer_wake.notify_one();
+        for waker in waiters.into_iter().filter_map(|w| w.waker) {
+            waker.wake();
+        }
     }
 
     /// Queues an encoded control frame, within the room kept for them.
     pub(crate) fn push_control(&self, frame: &[u8]) -> Result<(), Refused> {
         let mut state = self.lock();
         Self::push_control_locked(&mut state, frame)?;
-        self.wake_writer(state);
+        self.wake_writer(state, None);
         Ok(())
     }
 
@@ -239,10 +300,15 @@ impl SendQueue {
         Ok(())
     }
 
-    fn wake_writer(&self, mut state: MutexGuard<'_, State>) {
-        if std::mem::take(&mut state.writer_waiting) {
-            drop(state);
+    /// Wakes the writer if it waits, and `waiter` if given.
+    fn wake_writer(&self, mut state: MutexGuard<'_, State>, waiter: Option<Waker>) {
+        let writer = std::mem::take(&mut state.writer_waiting);
+        drop(state);
+        if writer {
             self.shared.writer_wake.notify_one();
+        }
+        if let Some(waker) = waiter {
+            waker.wake();
         }
     }
 
@@ -257,9 +323,7 @@ impl SendQueue {
             None => Ok(()),
         };
         state.finishing = true;
-        drop(state);
-        self.shared.writer_wake.notify_one();
-        self.shared.room.notify_waiters();
+        self.wake_all(state);
         queued
     }
 
@@ -270,9 +334,7 @@ impl SendQueue {
         state.closed = true;
         state.pieces.clear();
         state.tail = Vec::new();
-        drop(state);
-        self.shared.writer_wake.notify_one();
-        self.shared.room.notify_waiters();
+        self.wake_all(state);
     }
 
     /// Whether the queue has stopped or is finishing.
@@ -324,10 +386,11 @@ impl SendQueue {
         } else {
             Next::Write
         };
-        let wake = std::mem::take(&mut state.senders_waiting);
+        // The room is the head waiter's first.
+        let waiter = self.head_waker(&mut state);
         drop(state);
-        if wake {
-            self.shared.room.notify_waiters();
+        if let Some(waker) = waiter {
+            waker.wake();
         }
         Some(next)
     }
@@ -347,6 +410,83 @@ impl SendQueue {
             }
         }
         batch.bytes = 0;
+    }
+}
+
+/// A sender's wait in line for room (see [`SendQueue::push_app_wait`]).
+/// Dropped before it completes, it leaves the line.
+struct Wait<'a> {
+    queue: &'a SendQueue,
+    ticket: u64,
+    /// Taken when the wait ends.
+    payload: Option<Bytes>,
+}
+
+impl Future for Wait<'_> {
+    type Output = Result<(), Refused>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let queue = this.queue;
+        let mut state = queue.lock();
+        if state.finishing || state.closed {
+            // Closing emptied the line.
+            this.payload = None;
+            return Poll::Ready(Err(Refused::Closed));
+        }
+        let Some(at) = state.waiters.iter().position(|w| w.ticket == this.ticket) else {
+            // Unreachable: only closing removes a waiter other than itself.
+            this.payload = None;
+            return Poll::Ready(Err(Refused::Closed));
+        };
+        // Only the head of the line is admitted, and only whole.
+        let admit = at == 0
+            && state
+                .waiters
+                .front()
+                .is_some_and(|w| queue.fits(&state, w.len));
+        if admit {
+            if let Some(payload) = this.payload.take() {
+                state.waiters.pop_front();
+                SendQueue::append(&mut state, payload);
+                // The next in line may fit too.
+                let next = queue.head_waker(&mut state);
+                queue.wake_writer(state, next);
+                return Poll::Ready(Ok(()));
+            }
+        }
+        if let Some(waiter) = state.waiters.get_mut(at) {
+            if !waiter
+                .waker
+                .as_ref()
+                .is_some_and(|w| w.will_wake(cx.waker()))
+            {
+                waiter.waker = Some(cx.waker().clone());
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl Drop for Wait<'_> {
+    fn drop(&mut self) {
+        if self.payload.is_none() {
+            return;
+        }
+        let queue = self.queue;
+        let mut state = queue.lock();
+        let Some(at) = state.waiters.iter().position(|w| w.ticket == self.ticket) else {
+            return;
+        };
+        state.waiters.remove(at);
+        if at == 0 {
+            // It may have been woken for room it will not take: pass it on.
+            let next = queue.head_waker(&mut state);
+            drop(state);
+            if let Some(waker) = next {
+                waker.wake();
+            }
+        }
     }
 }
 
@@ -513,5 +653,135 @@ mod tests {
         assert_eq!(concat(&batch), expected);
         SendQueue::recycle(&mut batch);
         assert_eq!(q.take(&mut batch).await, Next::Finish);
+    }
+
+    /// The encoded length of an application frame of `n` payload bytes.
+    fn frame(n: usize) -> usize {
+        FRAME_HEADER_LEN + 1 + n
+    }
+
+    /// Lets spawned tasks run until they park.
+    async fn settle() {
+        for _ in 0..8 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    fn wait_for(q: &SendQueue, payload: Bytes) -> tokio::task::JoinHandle<Result<(), Refused>> {
+        let sender = q.clone();
+        tokio::spawn(async move { sender.push_app_wait(payload).await })
+    }
+
+    #[tokio::test]
+    async fn waiters_are_admitted_in_arrival_order() {
+        let small = |b| Bytes::from(vec![b; 10]);
+        let large = Bytes::from(vec![2u8; 100]);
+        // Two small frames queued: a small one still fits, the large one not.
+        let q = SendQueue::new(8, frame(100) + frame(10));
+        q.push_app(small(1)).unwrap();
+        q.push_app(small(1)).unwrap();
+        let first = wait_for(&q, large.clone());
+        settle().await;
+        assert!(!first.is_finished());
+        // Would fit now, but waits behind the large waiter.
+        let second = wait_for(&q, small(3));
+        settle().await;
+        assert!(!second.is_finished());
+        // So does a sender that does not wait: it is refused.
+        assert_eq!(q.push_app(small(4)).unwrap_err().0, Refused::Full);
+        let mut batch = Batch::default();
+        assert_eq!(q.take(&mut batch).await, Next::Write);
+        assert_eq!(concat(&batch), encoded(&[small(1), small(1)]));
+        SendQueue::recycle(&mut batch);
+        assert_eq!(first.await.unwrap(), Ok(()));
+        assert_eq!(second.await.unwrap(), Ok(()));
+        assert_eq!(q.take(&mut batch).await, Next::Write);
+        assert_eq!(concat(&batch), encoded(&[large, small(3)]));
+    }
+
+    #[tokio::test]
+    async fn a_stream_of_sends_cannot_starve_a_large_waiter() {
+        let small = Bytes::from(vec![1u8; 10]);
+        let large = Bytes::from(vec![2u8; 100]);
+        // The large payload fits only into a queue without application frames.
+        let q = SendQueue::new(8, frame(100));
+        q.push_app(small.clone()).unwrap();
+        let waiting = wait_for(&q, large.clone());
+        settle().await;
+        assert!(!waiting.is_finished());
+        let mut batch = Batch::default();
+        let mut taken = Vec::new();
+        let mut sent = Vec::new();
+        for _ in 0..3 {
+            // The writer takes the queue; a sender that does not wait tries
+            // at once, before the waiter runs.
+            assert_eq!(q.take(&mut batch).await, Next::Write);
+            taken.push(concat(&batch));
+            SendQueue::recycle(&mut batch);
+            sent.push(q.push_app(small.clone()).is_ok());
+            settle().await;
+        }
+        // The room freed by the first take was the waiter's.
+        assert_eq!(sent, [false, true, true]);
+        assert_eq!(
+            taken,
+            [
+                encoded(std::slice::from_ref(&small)),
+                encoded(&[large]),
+                encoded(&[small])
+            ]
+        );
+        assert!(waiting.is_finished());
+        assert_eq!(waiting.await.unwrap(), Ok(()));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_waiter_does_not_block_the_next() {
+        let q = SendQueue::new(1, 1 << 20);
+        q.push_app(Bytes::from_static(b"a")).unwrap();
+        // Cancelled while waiting.
+        let gone = wait_for(&q, Bytes::from_static(b"x"));
+        settle().await;
+        gone.abort();
+        assert!(gone.await.unwrap_err().is_cancelled());
+        // Woken by the take, then cancelled before it runs.
+        let woken = wait_for(&q, Bytes::from_static(b"y"));
+        let next = wait_for(&q, Bytes::from_static(b"b"));
+        settle().await;
+        let mut batch = Batch::default();
+        assert_eq!(q.take(&mut batch).await, Next::Write);
+        SendQueue::recycle(&mut batch);
+        woken.abort();
+        settle().await;
+        assert!(woken.await.unwrap_err().is_cancelled());
+        // The wake-up passed on to the next in line.
+        assert!(next.is_finished());
+        assert_eq!(next.await.unwrap(), Ok(()));
+        assert_eq!(q.take(&mut batch).await, Next::Write);
+        assert_eq!(concat(&batch), encoded(&[Bytes::from_static(b"b")]));
+        // No waiter is left: a sender that does not wait is taken again.
+        SendQueue::recycle(&mut batch);
+        q.push_app(Bytes::from_static(b"c")).unwrap();
+    }
+
+    #[tokio::test]
+    async fn close_and_finish_wake_every_waiter_with_closed() {
+        for finish in [false, true] {
+            let q = SendQueue::new(1, 1 << 20);
+            q.push_app(Bytes::from_static(b"a")).unwrap();
+            let waiting: Vec<_> = (0..3)
+                .map(|i| wait_for(&q, Bytes::from(vec![i; 10])))
+                .collect();
+            settle().await;
+            assert!(waiting.iter().all(|w| !w.is_finished()));
+            if finish {
+                q.finish(None).unwrap();
+            } else {
+                q.close();
+            }
+            for w in waiting {
+                assert_eq!(w.await.unwrap(), Err(Refused::Closed));
+            }
+        }
     }
 }
