@@ -21,7 +21,8 @@ use peerlink::wire::{Hello, MessageType, PROTOCOL_VERSION};
 use peerlink::{Config, ConnectionId, NodeId};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 
 /// Wall-clock stopwatch for the harness (never used by library code).
@@ -145,6 +146,46 @@ pub fn app_frame(payload: &[u8]) -> Bytes {
     out.extend_from_slice(&app_header(payload.len()));
     out.extend_from_slice(payload);
     out.freeze()
+}
+
+/// A raw TCP stream from `src` (any port) to `addr`, `TCP_NODELAY` on.
+pub async fn raw_connect(addr: SocketAddr, src: IpAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.bind(SocketAddr::new(src, 0)).expect("bind source");
+    let stream = socket.connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    stream
+}
+
+/// A raw TCP connection over loopback: the client from `src`, the server
+/// side accepted on 127.0.0.1; `TCP_NODELAY` on both.
+pub async fn raw_pair(src: IpAddr) -> (TcpStream, TcpStream) {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::new(NODE_IP, 0))
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("bound");
+    let (client, accepted) = tokio::join!(raw_connect(addr, src), listener.accept());
+    let (server, _) = accepted.expect("accept");
+    server.set_nodelay(true).expect("nodelay");
+    (client, server)
+}
+
+/// The raw baseline's writer: `n` `App` frames of `payload` through a
+/// 64 KiB `BufWriter`, then a flush. Returns the writer, so the stream stays
+/// open until the caller drops it.
+pub async fn raw_write_frames<W: AsyncWrite + Unpin>(
+    writer: W,
+    payload: Bytes,
+    n: usize,
+) -> BufWriter<W> {
+    let mut out = BufWriter::with_capacity(64 * 1024, writer);
+    let header = app_header(payload.len());
+    for _ in 0..n {
+        out.write_all(&header).await.expect("write");
+        out.write_all(&payload).await.expect("write");
+    }
+    out.flush().await.expect("flush");
+    out
 }
 
 /// The raw baseline's reader: reads length-prefixed frames into one
@@ -288,9 +329,14 @@ pub fn print_machine() {
 
 /// `--name N` from the command line.
 pub fn arg(name: &str) -> Option<usize> {
+    arg_str(name).and_then(|v| v.parse().ok())
+}
+
+/// `--name VALUE` from the command line, as text.
+pub fn arg_str(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
+        .cloned()
 }
