@@ -44,7 +44,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::*;
 use peerlink::error::SendError;
-use peerlink::manager::{ConnectionManager, ManagerOptions, PeerEvent};
+use peerlink::manager::{ConnectionManager, Events, ManagerOptions, PeerEvent};
 use peerlink::transport::TcpTransport;
 use peerlink::{Config, PeerId};
 use tokio::net::TcpListener;
@@ -113,9 +113,6 @@ fn main() {
 }
 
 // ---- The manager API, isolated: start-up and receiving. ----
-
-/// A manager's event receiver.
-type Events = mpsc::Receiver<PeerEvent>;
 
 /// The owner's next event; `None` once the manager has stopped.
 async fn next_event(events: &mut Events) -> Option<PeerEvent> {
