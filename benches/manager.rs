@@ -12,6 +12,8 @@
 //!   see `PeerEvent::Connected`, a task calls `manager.send(peer, payload)`
 //!   `n` times (`yield_now` and retry on `SendError::QueueFull`); the
 //!   receiver's owner counts `PeerEvent::Message` events until `n` arrived.
+//!   A third series uses the batched paths: `manager.send_batch` with 256
+//!   payloads per call, and `Events::recv_many` of up to 256 events.
 //!   Raw: a fresh TCP connection (127.0.0.2 to 127.0.0.1) per round; one
 //!   task writes `n` frames through a 64 KiB `BufWriter` and flushes, the
 //!   reader splits frames off a `BytesMut` as `Bytes`.
@@ -238,12 +240,18 @@ async fn throughput_case(name: &str, peers: usize, size: usize, n: usize, rounds
     // One warm-up round each, not recorded.
     raw_round(peers, &payload, n / 10).await;
     ours_round(&mut nodes, &payload, n / 10).await;
-    let (mut raw, mut ours) = (Vec::new(), Vec::new());
+    ours_round_batched(&mut nodes, &payload, n / 10).await;
+    let (mut raw, mut ours, mut batched) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..rounds {
         raw.push(n as f64 / raw_round(peers, &payload, n).await);
         ours.push(n as f64 / ours_round(&mut nodes, &payload, n).await);
+        batched.push(n as f64 / ours_round_batched(&mut nodes, &payload, n).await);
     }
-    for (series, rates) in [("raw", &raw), ("peerlink", &ours)] {
+    for (series, rates) in [
+        ("raw", &raw),
+        ("peerlink", &ours),
+        ("peerlink (send_batch, recv_many)", &batched),
+    ] {
         let (m, _, _) = spread(rates);
         let ratios: Vec<f64> = rates.iter().zip(&raw).map(|(o, r)| o / r).collect();
         let (q, lo, hi) = spread(&ratios);
@@ -272,6 +280,75 @@ async fn ours_round(nodes: &mut Nodes, payload: &Bytes, n: usize) -> f64 {
         assert_eq!(s.await.expect("sender"), per);
     }
     secs
+}
+
+/// [`ours_round`] with the batched paths: each sender queues up to
+/// [`BATCH`] payloads per `send_batch` call, the hub's owner takes its
+/// events with `recv_many`.
+async fn ours_round_batched(nodes: &mut Nodes, payload: &Bytes, n: usize) -> f64 {
+    let hub = PeerId::new(NODE_IP);
+    let per = n / nodes.senders.len();
+    let watch = Stopwatch::start();
+    let sends: Vec<_> = nodes
+        .senders
+        .iter()
+        .map(|(m, _)| tokio::spawn(send_n_batched(m.clone(), hub, payload.clone(), per)))
+        .collect();
+    let count = async {
+        let (mut got, mut events) = (0, Vec::with_capacity(BATCH));
+        while got < n {
+            events.clear();
+            if nodes.hub_events.recv_many(&mut events, BATCH).await == 0 {
+                panic!("manager stopped mid-round");
+            }
+            for event in &events {
+                match event {
+                    PeerEvent::Message { .. } => got += 1,
+                    PeerEvent::Disconnected { peer, reason, .. } => {
+                        panic!("{peer} disconnected mid-round: {reason}")
+                    }
+                    _ => {}
+                }
+            }
+        }
+    };
+    tokio::time::timeout(ROUND_LIMIT, count)
+        .await
+        .unwrap_or_else(|_| panic!("{n} messages not received within {ROUND_LIMIT:?}"));
+    let secs = watch.secs();
+    for s in sends {
+        assert_eq!(s.await.expect("sender"), per);
+    }
+    secs
+}
+
+/// Payloads per `send_batch` call and events per `recv_many` call.
+const BATCH: usize = 256;
+
+/// [`send_n`] through `send_batch`, [`BATCH`] payloads at a time.
+async fn send_n_batched(
+    manager: ConnectionManager,
+    peer: PeerId,
+    payload: Bytes,
+    n: usize,
+) -> usize {
+    let watch = Stopwatch::start();
+    let batch = vec![payload; BATCH.min(n)];
+    let mut sent = 0;
+    while sent < n {
+        let want = (n - sent).min(BATCH);
+        match manager.send_batch(peer, &batch[..want]) {
+            Ok(queued) => sent += queued,
+            Err(SendError::QueueFull) => {
+                if watch.elapsed() > ROUND_LIMIT {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
+            Err(e) => panic!("send to {peer} failed: {e}"),
+        }
+    }
+    sent
 }
 
 /// Raw baseline over fresh connections: `peers` writers of `n / peers`

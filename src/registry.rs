@@ -35,6 +35,15 @@ impl PeerConnectionRegistry {
         map.get(&peer).ok_or(SendError::NotConnected)?.send(payload)
     }
 
+    /// Queues several payloads on the peer's active connection in one step
+    /// (see [`ConnectionSender::send_batch`]); returns how many it queued.
+    pub fn send_batch(&self, peer: PeerId, payloads: &[Bytes]) -> Result<usize, SendError> {
+        let map = self.inner.read().unwrap_or_else(PoisonError::into_inner);
+        map.get(&peer)
+            .ok_or(SendError::NotConnected)?
+            .send_batch(payloads)
+    }
+
     /// Queues `payload` on the peer's active connection, waiting while its
     /// send queue is full (see [`ConnectionSender::send_wait`]).
     pub async fn send_wait(&self, peer: PeerId, payload: Bytes) -> Result<(), SendError> {

@@ -240,6 +240,13 @@ impl ConnectionManager {
         self.registry.send(peer, payload)
     }
 
+    /// Queues several payloads for `peer` on its active connection in one
+    /// step, as many as fit; returns how many it queued (see
+    /// [`ConnectionSender::send_batch`](crate::peer::ConnectionSender::send_batch)).
+    pub fn send_batch(&self, peer: PeerId, payloads: &[Bytes]) -> Result<usize, SendError> {
+        self.registry.send_batch(peer, payloads)
+    }
+
     /// Queues `payload` for `peer` on its active connection, waiting while
     /// that connection's send queue is full: the back-pressured form of
     /// [`ConnectionManager::send`]. Waiters are served first come, first

@@ -367,6 +367,31 @@ impl ConnectionSender {
         })
     }
 
+    /// Queues several application payloads in order, taking the queue's
+    /// lock once: the batched form of [`ConnectionSender::send`] for many
+    /// small messages. Queues as many as fit and returns how many it
+    /// queued; the caller sends the rest later. Fails, queueing nothing, if
+    /// none fits (`QueueFull`), the connection closed, or the first payload
+    /// exceeds the frame cap; a later payload over the cap ends the batch
+    /// before it.
+    pub fn send_batch(&self, payloads: &[Bytes]) -> Result<usize, SendError> {
+        let fit = payloads
+            .iter()
+            .position(|p| p.len() > self.max_payload)
+            .unwrap_or(payloads.len());
+        if fit == 0 {
+            if let Some(first) = payloads.first() {
+                return Err(SendError::TooLarge { len: first.len() });
+            }
+            return Ok(0);
+        }
+        let payloads = payloads.get(..fit).unwrap_or(payloads);
+        self.queue.push_app_many(payloads).map_err(|e| match e {
+            Refused::Full => SendError::QueueFull,
+            Refused::Closed => SendError::Closed,
+        })
+    }
+
     /// Queues an application payload, waiting while the queue is full: the
     /// back-pressured form of [`ConnectionSender::send`] for a sender that
     /// produces faster than the peer reads. Fails if the payload exceeds the

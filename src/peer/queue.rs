@@ -188,9 +188,35 @@ impl SendQueue {
         if !state.waiters.is_empty() || !self.fits(&state, len) {
             return Err((Refused::Full, payload));
         }
-        Self::append(&mut state, payload);
+        Self::append(&mut state, &payload);
         self.wake_writer(state, None);
         Ok(())
+    }
+
+    /// Queues application payloads in order, under one lock, for as long as
+    /// they fit and no sender waits for room; returns how many it queued.
+    /// The caller has checked them against the frame cap.
+    pub(crate) fn push_app_many(&self, payloads: &[Bytes]) -> Result<usize, Refused> {
+        let mut state = self.lock();
+        if state.finishing || state.closed {
+            return Err(Refused::Closed);
+        }
+        if !state.waiters.is_empty() {
+            return Err(Refused::Full);
+        }
+        let mut queued = 0;
+        for payload in payloads {
+            if !self.fits(&state, FRAME_HEADER_LEN + 1 + payload.len()) {
+                break;
+            }
+            Self::append(&mut state, payload);
+            queued += 1;
+        }
+        if queued == 0 && !payloads.is_empty() {
+            return Err(Refused::Full);
+        }
+        self.wake_writer(state, None);
+        Ok(queued)
     }
 
     /// Queues an application payload, waiting for room behind the senders
@@ -204,7 +230,7 @@ impl SendQueue {
                 return Err(Refused::Closed);
             }
             if state.waiters.is_empty() && self.fits(&state, len) {
-                Self::append(&mut state, payload);
+                Self::append(&mut state, &payload);
                 self.wake_writer(state, None);
                 return Ok(());
             }
@@ -239,7 +265,7 @@ impl SendQueue {
 
     /// Encodes an application frame onto the queue; the caller checked
     /// that it fits.
-    fn append(state: &mut State, payload: Bytes) {
+    fn append(state: &mut State, payload: &Bytes) {
         let len = FRAME_HEADER_LEN + 1 + payload.len();
         // Bounded by the frame cap, checked by the caller.
         let body_len = (payload.len() + 1) as u32;
@@ -248,9 +274,9 @@ impl SendQueue {
         if payload.len() >= SHARE_AT {
             let run = std::mem::take(&mut state.tail);
             state.pieces.push_back(Piece::Copied(run));
-            state.pieces.push_back(Piece::Shared(payload));
+            state.pieces.push_back(Piece::Shared(payload.clone()));
         } else {
-            state.tail.extend_from_slice(&payload);
+            state.tail.extend_from_slice(payload);
         }
         state.frames += 1;
         state.bytes += len;
@@ -448,7 +474,7 @@ impl Future for Wait<'_> {
         if admit {
             if let Some(payload) = this.payload.take() {
                 state.waiters.pop_front();
-                SendQueue::append(&mut state, payload);
+                SendQueue::append(&mut state, &payload);
                 // The next in line may fit too.
                 let next = queue.head_waker(&mut state);
                 queue.wake_writer(state, next);
@@ -561,6 +587,26 @@ mod tests {
         q.push_app(p.clone()).unwrap();
         q.push_app(p.clone()).unwrap();
         assert_eq!(q.push_app(p).unwrap_err().0, Refused::Full);
+    }
+
+    /// A batch queues the prefix that fits, in order, and nothing while a
+    /// sender waits for room.
+    #[tokio::test]
+    async fn a_batch_queues_what_fits_in_order() {
+        let q = SendQueue::new(3, 1 << 20);
+        let p: Vec<Bytes> = (0u8..5).map(|i| Bytes::from(vec![i; 8])).collect();
+        assert_eq!(q.push_app_many(&p), Ok(3));
+        assert_eq!(q.push_app_many(&p[3..]), Err(Refused::Full));
+        let mut batch = Batch::default();
+        assert_eq!(q.take(&mut batch).await, Next::Write);
+        assert_eq!(concat(&batch), encoded(&p[..3]));
+        SendQueue::recycle(&mut batch);
+        assert_eq!(q.push_app_many(&[]), Ok(0));
+        let (q, waiting) = full_queue_with_waiter().await;
+        assert_eq!(q.push_app_many(&p[..1]), Err(Refused::Full));
+        q.close();
+        assert_eq!(waiting.await.unwrap(), Err(Refused::Closed));
+        assert_eq!(q.push_app_many(&p[..1]), Err(Refused::Closed));
     }
 
     #[test]
