@@ -22,12 +22,12 @@
 
 pub mod config;
 pub mod error;
-pub mod id;
 pub mod manager;
 pub mod peer;
 pub mod registry;
 pub mod transport;
-pub mod wire;
+
+pub use peerlink_core::{id, wire};
 
 pub use config::Config;
 pub use id::{ConnectionDirection, ConnectionId, NodeId, PeerId};
