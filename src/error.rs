@@ -1,31 +1,13 @@
 //! Typed errors, one enum per failing operation. Each variant says what went
 //! wrong in words a node operator can act on. The errors of the pure core
-//! (framing, decoding) are defined in `peerlink_core::error` and re-exported
+//! (framing, decoding, configuration) are defined in `peerlink_core::error` and re-exported
 //! here, so every error has one path: `peerlink::error`.
 
 use std::io;
 
 use crate::wire::{MessageType, Reason};
 
-pub use peerlink_core::error::{DecodeError, FrameError};
-
-/// A `Config` that cannot work.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// A duration that must be positive is zero.
-    #[error("{0} must be greater than zero")]
-    ZeroDuration(&'static str),
-    /// A count or size that must be positive is zero.
-    #[error("{0} must be greater than zero")]
-    ZeroLimit(&'static str),
-    /// The frame cap cannot hold a handshake, or is absurdly large.
-    #[error("max_frame_len {0} must be between {min} and {max}", min = crate::config::MIN_FRAME_LEN, max = crate::config::MAX_FRAME_LEN)]
-    FrameCap(u32),
-    /// The backoff floor is above its ceiling.
-    #[error("redial_backoff_min must not exceed redial_backoff_max")]
-    BackoffRange,
-}
+pub use peerlink_core::error::{ConfigError, DecodeError, FrameError};
 
 /// Why a handshake failed.
 #[derive(Debug, thiserror::Error)]

@@ -20,14 +20,13 @@
 
 #![warn(missing_docs)]
 
-pub mod config;
 pub mod error;
 pub mod manager;
 pub mod peer;
 pub mod registry;
 pub mod transport;
 
-pub use peerlink_core::{id, wire};
+pub use peerlink_core::{config, id, wire};
 
 pub use config::Config;
 pub use id::{ConnectionDirection, ConnectionId, NodeId, PeerId};

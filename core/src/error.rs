@@ -1,5 +1,5 @@
-//! The core's typed errors: what the framer, the decoder and (as they move
-//! here) the other pure decisions refuse. Each variant says what went wrong
+//! The core's typed errors: what the framer, the decoder, config validation
+//! and (as they move here) the other pure decisions refuse. Each variant says what went wrong
 //! in words a node operator can act on. Errors that carry an `io::Error` or
 //! a timeout of the async shell live in `peerlink::error`, not here.
 
@@ -44,4 +44,22 @@ pub enum DecodeError {
     /// A hello of a protocol version we do not speak.
     #[error("unsupported protocol version {0}")]
     UnsupportedVersion(u16),
+}
+
+/// A `Config` that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A duration that must be positive is zero.
+    #[error("{0} must be greater than zero")]
+    ZeroDuration(&'static str),
+    /// A count or size that must be positive is zero.
+    #[error("{0} must be greater than zero")]
+    ZeroLimit(&'static str),
+    /// The frame cap cannot hold a handshake, or is absurdly large.
+    #[error("max_frame_len {0} must be between {min} and {max}", min = crate::config::MIN_FRAME_LEN, max = crate::config::MAX_FRAME_LEN)]
+    FrameCap(u32),
+    /// The backoff floor is above its ceiling.
+    #[error("redial_backoff_min must not exceed redial_backoff_max")]
+    BackoffRange,
 }

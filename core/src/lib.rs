@@ -11,6 +11,9 @@
 //!
 //! - [`id`]: `PeerId`, `NodeId`, `ConnectionId`, `ConnectionDirection`.
 //! - [`wire`]: frames and messages, bytes in and typed messages out.
+//! - [`config`]: `Config` with every default documented, validated once.
+//! - [`policy`]: the tie-break between two connections to one peer, and
+//!   the admission and dial rules of each policy.
 //! - [`error`]: the typed errors of the core.
 
 #![warn(missing_docs)]
@@ -23,8 +26,11 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod config;
 pub mod error;
 pub mod id;
+pub mod policy;
 pub mod wire;
 
+pub use config::Config;
 pub use id::{ConnectionDirection, ConnectionId, NodeId, PeerId};

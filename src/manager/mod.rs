@@ -11,7 +11,6 @@ mod backoff;
 mod bans;
 mod driver;
 mod events;
-mod policy;
 mod snapshot;
 mod table;
 
@@ -28,7 +27,9 @@ use tokio_util::sync::CancellationToken;
 pub use backoff::backoff_delay;
 pub use bans::BanList;
 pub use events::PeerEvent;
-pub use policy::{admits_inbound, may_dial, resolve, ConnectionView, Resolution, TieBreakPolicy};
+pub use peerlink_core::policy::{
+    admits_inbound, may_dial, resolve, ConnectionView, Resolution, TieBreakPolicy,
+};
 pub use snapshot::{ConnectionRow, ManagerStats, PeerCounters, PeerRow, PeerState, Snapshot};
 
 use crate::config::Config;

@@ -8,13 +8,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use peerlink_core::policy::{admits_inbound, may_dial, resolve, ConnectionView, Resolution};
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
 use super::backoff::backoff_delay;
 use super::bans::BanList;
 use super::events::PeerEvent;
-use super::policy::{admits_inbound, may_dial, resolve, ConnectionView, Resolution};
 use super::snapshot::{ConnectionRow, ManagerStats, PeerCounters, PeerRow, PeerState, Snapshot};
 use crate::config::Config;
 use crate::error::ConnectionError;
