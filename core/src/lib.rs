@@ -14,6 +14,8 @@
 //! - [`config`]: `Config` with every default documented, validated once.
 //! - [`policy`]: the tie-break between two connections to one peer, and
 //!   the admission and dial rules of each policy.
+//! - [`backoff`]: the redial delay, exponential with seeded jitter.
+//! - [`bans`]: `BanList`, strikes and temporary bans by IP.
 //! - [`error`]: the typed errors of the core.
 
 #![warn(missing_docs)]
@@ -26,6 +28,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)
 )]
 
+pub mod backoff;
+pub mod bans;
 pub mod config;
 pub mod error;
 pub mod id;
@@ -34,3 +38,12 @@ pub mod wire;
 
 pub use config::Config;
 pub use id::{ConnectionDirection, ConnectionId, NodeId, PeerId};
+
+/// A fixed base instant for unit tests, which then add durations to it.
+/// The one clock read in this crate, and only under `cfg(test)`: the
+/// decisions never read a clock, only differences between instants matter.
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)]
+pub(crate) fn test_epoch() -> std::time::Instant {
+    std::time::Instant::now()
+}
