@@ -1,13 +1,15 @@
 //! Typed errors, one enum per failing operation. Each variant says what went
 //! wrong in words a node operator can act on. The errors of the pure core
-//! (framing, decoding, configuration) are defined in `peerlink_core::error` and re-exported
+//! (framing, decoding, configuration, the ping verdict, protocol rules) are defined in `peerlink_core::error` and re-exported
 //! here, so every error has one path: `peerlink::error`.
 
 use std::io;
 
 use crate::wire::{MessageType, Reason};
 
-pub use peerlink_core::error::{ConfigError, DecodeError, FrameError};
+pub use peerlink_core::error::{
+    ConfigError, DecodeError, FrameError, PingTimeout, ProtocolViolation,
+};
 
 /// Why a handshake failed.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +108,12 @@ pub enum ConnectionError {
     SlowReader,
 }
 
+impl From<PingTimeout> for ConnectionError {
+    fn from(e: PingTimeout) -> Self {
+        ConnectionError::PingTimeout { missed: e.missed }
+    }
+}
+
 impl ConnectionError {
     /// The reason code reported for this end (sent in our `Goodbye` where we
     /// close, or received in theirs).
@@ -130,27 +138,6 @@ impl ConnectionError {
             ConnectionError::Frame(_) | ConnectionError::Decode(_) | ConnectionError::Violation(_)
         )
     }
-}
-
-/// A valid message that breaks the protocol's rules after the handshake.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ProtocolViolation {
-    /// A handshake message on an established connection.
-    #[error("handshake message {0:?} after the handshake")]
-    HandshakeAfterEstablished(MessageType),
-    /// A pong whose nonce we never sent.
-    #[error("pong with a nonce we never sent")]
-    UnsolicitedPong,
-    /// A second pong for a nonce already answered.
-    #[error("duplicate pong for an answered nonce")]
-    DuplicatePong,
-    /// A ping reusing a nonce the peer used recently.
-    #[error("ping reuses a recent nonce")]
-    DuplicatePingNonce,
-    /// More pings than `Config::max_pings_per_interval` in one interval.
-    #[error("ping flood: more pings than allowed per interval")]
-    PingFlood,
 }
 
 /// Why a message could not be queued for sending.

@@ -1,7 +1,9 @@
 //! The core's typed errors: what the framer, the decoder, config validation
-//! and (as they move here) the other pure decisions refuse. Each variant says what went wrong
+//! and the ping state refuse or conclude. Each variant says what went wrong
 //! in words a node operator can act on. Errors that carry an `io::Error` or
 //! a timeout of the async shell live in `peerlink::error`, not here.
+
+use crate::wire::MessageType;
 
 /// The framing layer refused the byte stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,4 +64,35 @@ pub enum ConfigError {
     /// The backoff floor is above its ceiling.
     #[error("redial_backoff_min must not exceed redial_backoff_max")]
     BackoffRange,
+}
+
+/// A valid message that breaks the protocol's rules after the handshake.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolViolation {
+    /// A handshake message on an established connection.
+    #[error("handshake message {0:?} after the handshake")]
+    HandshakeAfterEstablished(MessageType),
+    /// A pong whose nonce we never sent.
+    #[error("pong with a nonce we never sent")]
+    UnsolicitedPong,
+    /// A second pong for a nonce already answered.
+    #[error("duplicate pong for an answered nonce")]
+    DuplicatePong,
+    /// A ping reusing a nonce the peer used recently.
+    #[error("ping reuses a recent nonce")]
+    DuplicatePingNonce,
+    /// More pings than `Config::max_pings_per_interval` in one interval.
+    #[error("ping flood: more pings than allowed per interval")]
+    PingFlood,
+}
+
+/// The ping state's verdict "dead": `Config::max_missed_pongs` consecutive
+/// pings expired without a pong. The shell closes the connection with
+/// `ping_timeout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
+#[error("peer missed {missed} pongs in a row")]
+pub struct PingTimeout {
+    /// Consecutive missed pongs when the connection was declared dead.
+    pub missed: u32,
 }

@@ -16,6 +16,7 @@
 //!   the admission and dial rules of each policy.
 //! - [`backoff`]: the redial delay, exponential with seeded jitter.
 //! - [`bans`]: `BanList`, strikes and temporary bans by IP.
+//! - [`ping`]: `PingState`, the liveness of one connection.
 //! - [`error`]: the typed errors of the core.
 
 #![warn(missing_docs)]
@@ -33,6 +34,7 @@ pub mod bans;
 pub mod config;
 pub mod error;
 pub mod id;
+pub mod ping;
 pub mod policy;
 pub mod wire;
 
