@@ -11,6 +11,7 @@
 //!
 //! - [`id`]: `PeerId`, `NodeId`, `ConnectionId`, `ConnectionDirection`.
 //! - [`wire`]: frames and messages, bytes in and typed messages out.
+//! - [`handshake`]: `check_hello` and the handshake's frame cap.
 //! - [`config`]: `Config` with every default documented, validated once.
 //! - [`policy`]: the tie-break between two connections to one peer, and
 //!   the admission and dial rules of each policy.
@@ -33,6 +34,7 @@ pub mod backoff;
 pub mod bans;
 pub mod config;
 pub mod error;
+pub mod handshake;
 pub mod id;
 pub mod ping;
 pub mod policy;

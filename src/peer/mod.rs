@@ -41,7 +41,7 @@ use crate::transport::{Link, Transport};
 use crate::wire::{Hello, Message, Reason};
 use queue::Refused;
 
-pub use handshake::{check_hello, MAX_HANDSHAKE_FRAME};
+pub use peerlink_core::handshake::{check_hello, MAX_HANDSHAKE_FRAME};
 pub use peerlink_core::ping::{PingState, PongOutcome};
 #[cfg(test)]
 pub(crate) use queue::Batch;
