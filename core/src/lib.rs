@@ -43,7 +43,7 @@ pub mod wire;
 pub use config::Config;
 pub use id::{ConnectionDirection, ConnectionId, NodeId, PeerId};
 
-/// A fixed base instant for unit tests, which then add durations to it.
+/// A base instant for unit tests, which then add durations to it.
 /// The one clock read in this crate, and only under `cfg(test)`: the
 /// decisions never read a clock, only differences between instants matter.
 #[cfg(test)]
