@@ -1,15 +1,13 @@
 //! `PingState` on its own: no sockets, no sleeping. Time is a paused tokio
-//! clock read once; every other instant is that one plus a duration.
+//! clock read once and handed to `PingState` as a `std` instant; every
+//! other instant is that one plus a duration.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use peerlink::error::{ConnectionError, ProtocolViolation};
+use peerlink::error::{PingTimeout, ProtocolViolation};
 use peerlink::peer::{PingState, PongOutcome};
 use peerlink::Config;
-use rand_chacha::rand_core::SeedableRng;
-use rand_chacha::ChaCha8Rng;
-use tokio::time::Instant;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
@@ -20,7 +18,7 @@ fn secs(n: u64) -> Duration {
 }
 
 fn state(config: &Config, t0: Instant) -> PingState {
-    PingState::new(config, t0, ChaCha8Rng::seed_from_u64(7))
+    PingState::new(config, t0, 7)
 }
 
 /// The ping `poll` must send now.
@@ -41,7 +39,7 @@ fn next_after(ping: &PingState, previous: Option<Instant>) -> Instant {
 /// Drives a peer that never answers from `t0` on, polling exactly at each
 /// deadline; returns the deadlines visited and the instant it was declared
 /// dead (with the error).
-fn drive_silent(ping: &mut PingState, limit: Instant) -> (Vec<Instant>, Instant, ConnectionError) {
+fn drive_silent(ping: &mut PingState, limit: Instant) -> (Vec<Instant>, Instant, PingTimeout) {
     let mut visited: Vec<Instant> = Vec::new();
     loop {
         let at = next_after(ping, visited.last().copied());
@@ -58,7 +56,7 @@ fn drive_silent(ping: &mut PingState, limit: Instant) -> (Vec<Instant>, Instant,
 #[tokio::test(start_paused = true)]
 async fn first_ping_is_immediate() {
     let config = Config::default();
-    let t0 = Instant::now();
+    let t0 = tokio::time::Instant::now().into_std();
     let mut ping = state(&config, t0);
     assert_eq!(ping.next_deadline(), t0);
     let (_, timestamp_ms) = must_ping(&mut ping, t0);
@@ -74,7 +72,7 @@ async fn first_ping_is_immediate() {
 #[tokio::test(start_paused = true)]
 async fn rtt_is_send_to_receive() {
     let config = Config::default();
-    let t0 = Instant::now();
+    let t0 = tokio::time::Instant::now().into_std();
     let mut ping = state(&config, t0);
     let (n0, _) = must_ping(&mut ping, t0);
     assert_eq!(ping.on_pong(n0, t0 + ms(37)), Ok(PongOutcome::Rtt(ms(37))));
@@ -95,7 +93,7 @@ async fn rtt_is_send_to_receive() {
 #[tokio::test(start_paused = true)]
 async fn late_poll_sends_one_ping() {
     let config = Config::default();
-    let t0 = Instant::now();
+    let t0 = tokio::time::Instant::now().into_std();
     let mut ping = state(&config, t0);
     let (n0, _) = must_ping(&mut ping, t0);
     assert_eq!(ping.on_pong(n0, t0 + ms(5)), Ok(PongOutcome::Rtt(ms(5))));
@@ -111,7 +109,7 @@ async fn late_poll_sends_one_ping() {
 #[tokio::test(start_paused = true)]
 async fn missed_pongs_count_and_reset() {
     let config = Config::default(); // interval 15 s, timeout 20 s
-    let t0 = Instant::now();
+    let t0 = tokio::time::Instant::now().into_std();
     let mut ping = state(&config, t0);
     must_ping(&mut ping, t0);
     must_ping(&mut ping, t0 + secs(15));
@@ -155,7 +153,7 @@ async fn silent_from_start_dead_at_exact_instant() {
         };
         config.validate().expect("valid");
         assert_eq!(expected, interval * (max_missed - 1) + timeout);
-        let t0 = Instant::now();
+        let t0 = tokio::time::Instant::now().into_std();
 
         // Not dead 1 ms before: poll every deadline up to there, then there.
         let mut early = state(&config, t0);
@@ -171,10 +169,7 @@ async fn silent_from_start_dead_at_exact_instant() {
         let mut ping = state(&config, t0);
         let (_, dead_at, err) = drive_silent(&mut ping, t0 + secs(3600));
         assert_eq!(dead_at - t0, expected, "{config:?}");
-        assert!(
-            matches!(err, ConnectionError::PingTimeout { missed } if missed == max_missed),
-            "{err:?}"
-        );
+        assert_eq!(err, PingTimeout { missed: max_missed });
         assert!(dead_at - t0 <= config.dead_peer_bound());
     }
 }
@@ -185,7 +180,7 @@ async fn silent_from_start_dead_at_exact_instant() {
 #[tokio::test(start_paused = true)]
 async fn silent_from_start_deadline_sequence() {
     let config = Config::default();
-    let t0 = Instant::now();
+    let t0 = tokio::time::Instant::now().into_std();
     let mut ping = state(&config, t0);
     let (visited, dead_at, _) = drive_silent(&mut ping, t0 + secs(600));
     let visited: Vec<u64> = visited.iter().map(|at| (*at - t0).as_secs()).collect();
@@ -204,7 +199,7 @@ async fn silent_midway_dead_within_bound() {
     let config = Config::default();
     let rtt = ms(10);
     for silent_after_ms in [0u64, 10, 11, 7_500, 14_999, 15_000, 15_010, 44_000] {
-        let t0 = Instant::now();
+        let t0 = tokio::time::Instant::now().into_std();
         let silent_at = t0 + ms(silent_after_ms);
         let mut ping = state(&config, t0);
         let mut last_answered = None;
@@ -213,7 +208,7 @@ async fn silent_midway_dead_within_bound() {
             let at = next_after(&ping, previous);
             previous = Some(at);
             match ping.poll(at) {
-                Err(ConnectionError::PingTimeout { missed: 3 }) => break at,
+                Err(PingTimeout { missed: 3 }) => break at,
                 Err(e) => panic!("{e:?}"),
                 Ok(Some((nonce, _))) if at + rtt <= silent_at => {
                     assert_eq!(ping.on_pong(nonce, at + rtt), Ok(PongOutcome::Rtt(rtt)));
@@ -238,7 +233,7 @@ async fn silent_midway_dead_within_bound() {
 #[tokio::test(start_paused = true)]
 async fn late_pong_is_late() {
     let config = Config::default();
-    let t0 = Instant::now();
+    let t0 = tokio::time::Instant::now().into_std();
     let mut ping = state(&config, t0);
     let (n0, _) = must_ping(&mut ping, t0);
     must_ping(&mut ping, t0 + config.ping_interval);
@@ -255,7 +250,7 @@ async fn late_pong_is_late() {
 #[tokio::test(start_paused = true)]
 async fn unknown_nonce_is_unsolicited() {
     let config = Config::default();
-    let t0 = Instant::now();
+    let t0 = tokio::time::Instant::now().into_std();
     let mut ping = state(&config, t0);
     assert_eq!(
         ping.on_pong(42, t0),
@@ -274,7 +269,7 @@ async fn unknown_nonce_is_unsolicited() {
 #[tokio::test(start_paused = true)]
 async fn second_pong_is_duplicate() {
     let config = Config::default();
-    let t0 = Instant::now();
+    let t0 = tokio::time::Instant::now().into_std();
     let mut ping = state(&config, t0);
     let (n0, _) = must_ping(&mut ping, t0);
     assert_eq!(ping.on_pong(n0, t0 + ms(2)), Ok(PongOutcome::Rtt(ms(2))));
@@ -291,7 +286,7 @@ async fn second_pong_is_duplicate() {
 #[tokio::test(start_paused = true)]
 async fn ping_flood() {
     let config = Config::default(); // 4 per 15 s
-    let t0 = Instant::now();
+    let t0 = tokio::time::Instant::now().into_std();
     let mut ping = state(&config, t0);
     for n in 0..4u64 {
         assert_eq!(ping.on_ping(n, t0 + ms(n)), Ok(()));
@@ -317,7 +312,7 @@ async fn ping_flood() {
 #[tokio::test(start_paused = true)]
 async fn a_stall_of_ours_allows_the_ping_backlog() {
     let config = Config::default(); // 4 per 15 s
-    let t0 = Instant::now();
+    let t0 = tokio::time::Instant::now().into_std();
     let after = t0 + secs(150);
     let mut ping = state(&config, t0);
     ping.note_stall(secs(150), after);
@@ -370,7 +365,7 @@ async fn a_stall_of_ours_allows_the_ping_backlog() {
 #[tokio::test(start_paused = true)]
 async fn replayed_peer_nonce() {
     let config = Config::default();
-    let t0 = Instant::now();
+    let t0 = tokio::time::Instant::now().into_std();
     let mut ping = state(&config, t0);
     assert_eq!(ping.on_ping(99, t0), Ok(()));
     assert_eq!(
@@ -405,7 +400,7 @@ async fn pending_table_stays_bounded() {
     };
     config.validate().expect("valid");
     assert_eq!(config.max_pending_pings(), 12);
-    let t0 = Instant::now();
+    let t0 = tokio::time::Instant::now().into_std();
     let mut ping = state(&config, t0);
     let mut nonces = BTreeSet::new();
     let mut previous = None;

@@ -5,7 +5,7 @@
 //! # Layout
 //!
 //! - [`scenario`]: scenarios as data, and the builder.
-//! - [`bench`]: harness overhead against a bare turmoil loop.
+//! - [`bench`](mod@bench): harness overhead against a bare turmoil loop.
 //! - [`faults`]: fault kinds and the seeded fault generator.
 //! - [`scenarios`]: the built-in scenarios by name.
 //! - [`model`]: what runs in a host: peerlink under a policy, or a legacy model.

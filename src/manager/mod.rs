@@ -3,15 +3,13 @@
 //! connections to one peer are resolved by a tie-break both ends compute
 //! alike; configured peers are redialled with backoff, one dial at a time.
 //!
-//! `table` holds the decisions (synchronous, takes `now`), `policy` the
-//! tie-break rules, `backoff` the redial delays, `driver` the one async task
-//! that carries them out, `events` and `snapshot` what the owner sees.
+//! `table` holds the decisions (synchronous, takes `now`), `driver` the one
+//! async task that carries them out, `events` and `snapshot` what the owner
+//! sees. The tie-break rules, the redial delays and the ban list are pure
+//! types of `peerlink_core` (`policy`, `backoff`, `bans`), re-exported here.
 
-mod backoff;
-mod bans;
 mod driver;
 mod events;
-mod policy;
 mod snapshot;
 mod table;
 
@@ -25,11 +23,13 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use backoff::backoff_delay;
-pub use bans::BanList;
 pub(crate) use events::EventSender;
 pub use events::{Events, PeerEvent, TryRecvError};
-pub use policy::{admits_inbound, may_dial, resolve, ConnectionView, Resolution, TieBreakPolicy};
+pub use peerlink_core::backoff::backoff_delay;
+pub use peerlink_core::bans::BanList;
+pub use peerlink_core::policy::{
+    admits_inbound, may_dial, resolve, ConnectionView, Resolution, TieBreakPolicy,
+};
 pub use snapshot::{ConnectionRow, ManagerStats, PeerCounters, PeerRow, PeerState, Snapshot};
 
 use crate::config::Config;

@@ -8,13 +8,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use peerlink_core::backoff::backoff_delay;
+use peerlink_core::bans::BanList;
+use peerlink_core::policy::{admits_inbound, may_dial, resolve, ConnectionView, Resolution};
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
-use super::backoff::backoff_delay;
-use super::bans::BanList;
 use super::events::PeerEvent;
-use super::policy::{admits_inbound, may_dial, resolve, ConnectionView, Resolution};
 use super::snapshot::{ConnectionRow, ManagerStats, PeerCounters, PeerRow, PeerState, Snapshot};
 use crate::config::Config;
 use crate::error::ConnectionError;
@@ -279,7 +279,7 @@ impl PeerTable {
         let peer = PeerId::from_socket_addr(remote);
         let refusal = if self.shutting_down {
             Some(Reason::Shutdown)
-        } else if self.bans.is_banned(peer.ip(), now) {
+        } else if self.bans.is_banned(peer.ip(), now.into_std()) {
             Some(Reason::Banned)
         } else if !self.is_allowed(peer.ip()) {
             Some(Reason::Denied)
@@ -373,7 +373,7 @@ impl PeerTable {
                     slot.failures,
                     &mut self.rng,
                 );
-                let until = self.bans.banned_until(peer.ip());
+                let until = self.bans.banned_until(peer.ip()).map(Instant::from_std);
                 let at = until.map_or(now + delay, |u| u.max(now + delay));
                 set_dial(&mut self.schedule, peer, slot, Some(at));
             }
@@ -696,14 +696,15 @@ impl PeerTable {
     fn after_ban(&self, peer: PeerId, at: Instant) -> Instant {
         self.bans
             .banned_until(peer.ip())
-            .map_or(at, |until| at.max(until))
+            .map_or(at, |until| at.max(Instant::from_std(until)))
     }
 
     /// Records a misbehaviour strike; a ban closes the peer's connections
     /// with `banned` and holds off any redial until it ends.
     fn strike(&mut self, peer: PeerId, now: Instant) {
         self.stats.strikes += 1;
-        let Some(until) = self.bans.strike(peer.ip(), now, &mut self.rng) else {
+        let strike = self.bans.strike(peer.ip(), now.into_std(), &mut self.rng);
+        let Some(until) = strike.map(Instant::from_std) else {
             return;
         };
         self.stats.bans += 1;
@@ -773,7 +774,7 @@ impl PeerTable {
             stats: self.stats.clone(),
             banned: self
                 .last_now
-                .map_or_else(Vec::new, |now| self.bans.banned(now)),
+                .map_or_else(Vec::new, |now| self.bans.banned(now.into_std())),
         }
     }
 }

@@ -1,11 +1,12 @@
 //! The handshake, both directions: the dialer sends `Hello` and awaits
 //! `HelloAccept` or `HelloReject`; the acceptor reads `Hello`, validates it,
 //! asks its owner to admit the peer, and answers. Validation is a pure
-//! function ([`check_hello`]) so it is tested without sockets.
+//! function of the core ([`check_hello`]) so it is tested without sockets.
 
 use std::time::Duration;
 
 use bytes::BytesMut;
+use peerlink_core::handshake::{check_hello, MAX_HANDSHAKE_FRAME};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{DecodeError, HandshakeError};
@@ -15,24 +16,6 @@ use crate::wire::{decode_frame, Hello, Message, Reason};
 /// before the connection is dropped anyway; a peer that does not read must
 /// not hold a task.
 pub(crate) const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Frame cap while the handshake runs: a v1 hello is 29 bytes; the margin
-/// leaves room for a later version's longer hello to be read and answered
-/// with `unsupported_version`. An unauthenticated peer can make us buffer no
-/// more than this.
-pub const MAX_HANDSHAKE_FRAME: u32 = 1024;
-
-/// Why a remote hello is refused before admission: self-connection or
-/// another network. `Ok` means the handshake may proceed to admission.
-pub fn check_hello(local: &Hello, remote: &Hello) -> Result<(), Reason> {
-    if remote.node_id == local.node_id {
-        return Err(Reason::SelfConnection);
-    }
-    if remote.network_id != local.network_id {
-        return Err(Reason::WrongNetwork);
-    }
-    Ok(())
-}
 
 /// Reads the next whole message, keeping any bytes that follow it in `buf`
 /// for the message loop.
@@ -134,30 +117,4 @@ where
     }
     write_message(writer, &Message::HelloAccept(*local)).await?;
     Ok(remote)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::id::NodeId;
-    use crate::wire::PROTOCOL_VERSION;
-
-    fn hello(id: u128, network_id: u32) -> Hello {
-        Hello {
-            version: PROTOCOL_VERSION,
-            network_id,
-            node_id: NodeId(id),
-            listen_port: 9000,
-        }
-    }
-
-    /// Our own node id is a self-connection; another network is refused;
-    /// anything else proceeds.
-    #[test]
-    fn hello_checks() {
-        let me = hello(7, 1);
-        assert_eq!(check_hello(&me, &hello(7, 1)), Err(Reason::SelfConnection));
-        assert_eq!(check_hello(&me, &hello(8, 2)), Err(Reason::WrongNetwork));
-        assert_eq!(check_hello(&me, &hello(8, 1)), Ok(()));
-    }
 }

@@ -21,7 +21,6 @@
 )]
 
 mod handshake;
-mod ping;
 mod queue;
 mod run;
 
@@ -43,8 +42,8 @@ use crate::transport::{Link, Transport};
 use crate::wire::{Hello, Message, Reason};
 use queue::Refused;
 
-pub use handshake::{check_hello, MAX_HANDSHAKE_FRAME};
-pub use ping::{PingState, PongOutcome};
+pub use peerlink_core::handshake::{check_hello, MAX_HANDSHAKE_FRAME};
+pub use peerlink_core::ping::{PingState, PongOutcome};
 #[cfg(test)]
 pub(crate) use queue::Batch;
 pub(crate) use queue::SendQueue;

@@ -12,12 +12,13 @@ use std::collections::VecDeque;
 use std::io::IoSlice;
 
 use bytes::BytesMut;
+use peerlink_core::ping::{PingState, PongOutcome};
+use rand::RngCore;
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::handshake::CLOSE_WRITE_TIMEOUT;
-use super::ping::{PingState, PongOutcome};
 use super::queue::{Batch, Next, Refused, SendQueue};
 use super::{ConnectionEvent, ConnectionEventKind, ConnectionInfo, Outlet, PeerConnection};
 use crate::error::{ConnectionError, ProtocolViolation};
@@ -54,7 +55,7 @@ pub(crate) async fn message_loop<T: Transport>(
         writer,
         mut buf,
         config,
-        rng,
+        mut rng,
     } = conn;
     // However the loop ends, even dropped mid-way, the writer stops and
     // senders see the connection closed.
@@ -63,7 +64,7 @@ pub(crate) async fn message_loop<T: Transport>(
     // A writer blocked on a peer that does not read would not see the
     // queue close: if this future is dropped, abort it.
     let _abort_writer = AbortOnDrop(writer_task.abort_handle());
-    let mut ping = PingState::new(&config, Instant::now(), rng);
+    let mut ping = PingState::new(&config, Instant::now().into(), rng.next_u64());
     let mut lp = Loop {
         info: &info,
         queue: &queue,
@@ -81,11 +82,11 @@ pub(crate) async fn message_loop<T: Transport>(
     // One timer for the connection's life, moved only when the ping
     // deadline moves (a fresh `sleep_until` per read would register and
     // deregister a timer entry on every wake-up).
-    let timer = tokio::time::sleep_until(lp.ping.next_deadline());
+    let timer = tokio::time::sleep_until(lp.ping.next_deadline().into());
     tokio::pin!(timer);
     while outcome.is_none() {
         let spare = read_chunk.prepare(&mut buf);
-        let deadline = lp.ping.next_deadline();
+        let deadline = Instant::from(lp.ping.next_deadline());
         if timer.deadline() != deadline {
             timer.as_mut().reset(deadline);
         }
@@ -310,14 +311,14 @@ impl Loop<'_> {
                 nonce,
                 timestamp_ms,
             } => {
-                self.ping.on_ping(nonce, Instant::now())?;
+                self.ping.on_ping(nonce, Instant::now().into())?;
                 let pong = Message::Pong {
                     nonce,
                     timestamp_ms,
                 };
                 self.enqueue(&pong)
             }
-            Message::Pong { nonce, .. } => match self.ping.on_pong(nonce, Instant::now())? {
+            Message::Pong { nonce, .. } => match self.ping.on_pong(nonce, Instant::now().into())? {
                 PongOutcome::Rtt(rtt) => {
                     tracing::trace!(rtt_us = rtt.as_micros() as u64, "pong");
                     self.emit(ConnectionEventKind::Rtt(rtt)).await
@@ -333,7 +334,7 @@ impl Loop<'_> {
 
     /// Ping timer: expire overdue pings, send a due one.
     fn on_timer(&mut self) -> Result<(), ConnectionError> {
-        if let Some((nonce, timestamp_ms)) = self.ping.poll(Instant::now())? {
+        if let Some((nonce, timestamp_ms)) = self.ping.poll(Instant::now().into())? {
             let ping = Message::Ping {
                 nonce,
                 timestamp_ms,
@@ -384,7 +385,7 @@ impl Loop<'_> {
         };
         // The peer's pings waited in the socket meanwhile: not a flood.
         let now = Instant::now();
-        self.ping.note_stall(now - stalled_since, now);
+        self.ping.note_stall(now - stalled_since, now.into());
         outcome.or(closed)
     }
 
@@ -409,7 +410,7 @@ impl Loop<'_> {
         let sent = events.send(event).await;
         // The peer's pings waited in the socket meanwhile: not a flood.
         let now = Instant::now();
-        self.ping.note_stall(now - stalled_since, now);
+        self.ping.note_stall(now - stalled_since, now.into());
         sent.map_err(|_| ConnectionError::LocalClosed(Reason::Shutdown))
     }
 }

@@ -2,28 +2,28 @@
 //! one of its connections is closed for malformed or abusive input (a bad
 //! frame, an undecodable message, a protocol violation, a ping flood);
 //! `ban_threshold` strikes within `ban_duration` ban it for `ban_duration`
-//! plus up to 25% jitter from the manager's seeded RNG. A banned IP is
-//! refused with `banned` and not dialled; when the ban expires its strikes
-//! are forgotten and it is admitted again.
+//! plus up to 25% jitter from an RNG the caller passes (the manager's
+//! seeded one). A banned IP is refused with `banned` and not dialled; when
+//! the ban expires its strikes are forgotten and it is admitted again.
 //!
 //! Network trouble never earns a strike: timeouts, resets, refused dials and
 //! goodbyes are not misbehaviour. Our own framing cannot produce a strike
 //! against an honest peer (frames are written whole by one writer and read
 //! cancellation-safely), which is what got honest peers banned in the origin
-//! project (bug #12). Pure: time comes in as `now`.
+//! project (bug #12). Pure: time comes in as `now`, randomness from the
+//! caller's RNG.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::Rng;
-use tokio::time::Instant;
 
 /// Most IPs tracked at once; beyond it the record with the oldest activity
 /// is dropped, so a flood of addresses cannot grow the list without bound.
 pub const MAX_TRACKED: usize = 4096;
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 struct Record {
     /// Strike times within the window, oldest first (at most `threshold`).
     strikes: VecDeque<Instant>,
@@ -37,7 +37,7 @@ impl Record {
 }
 
 /// Strikes and bans by IP.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct BanList {
     threshold: u32,
     duration: Duration,
@@ -147,6 +147,8 @@ mod tests {
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
+    use crate::test_epoch;
+
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([10, 0, 0, last])
     }
@@ -158,7 +160,7 @@ mod tests {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let window = Duration::from_secs(600);
         let mut bans = BanList::new(3, window);
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         assert_eq!(bans.strike(ip(1), t0, &mut rng), None);
         assert_eq!(
             bans.strike(ip(1), t0 + Duration::from_secs(1), &mut rng),
@@ -183,7 +185,7 @@ mod tests {
     fn old_strikes_decay() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let mut bans = BanList::new(3, Duration::from_secs(60));
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         bans.strike(ip(1), t0, &mut rng);
         bans.strike(ip(1), t0 + Duration::from_secs(30), &mut rng);
         assert_eq!(
@@ -198,7 +200,7 @@ mod tests {
     fn bounded() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let mut bans = BanList::new(3, Duration::from_secs(60));
-        let t0 = Instant::now();
+        let t0 = test_epoch();
         for i in 0..(MAX_TRACKED as u32 + 100) {
             let addr = IpAddr::from(i.to_be_bytes());
             bans.strike(addr, t0 + Duration::from_millis(u64::from(i)), &mut rng);

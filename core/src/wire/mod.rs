@@ -9,7 +9,8 @@
 //! tests, any `unwrap`, `expect`, indexing or slicing that can panic, and
 //! any arithmetic that can overflow; the two `expect`s on local data that
 //! remain carry an `allow` and a `# Panics` section. Fuzzed by `fuzz/` and
-//! property-tested by `tests/proptest_wire.rs` (`docs/fuzzing.md`).
+//! property-tested by `tests/proptest_wire.rs`, both at the workspace root
+//! (`docs/testing.md`).
 
 #![cfg_attr(
     not(test),

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::error::ConfigError;
-use crate::manager::TieBreakPolicy;
+use crate::policy::TieBreakPolicy;
 use crate::wire::HELLO_LEN;
 
 /// Smallest frame cap that still carries a handshake.
@@ -44,7 +44,7 @@ pub const MAX_FRAME_LEN: u32 = 64 * 1024 * 1024;
 ///
 /// With these, a peer that goes silent is declared dead within
 /// [`Config::dead_peer_bound`] = 3 × 15 s + 20 s = 65 s.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Config {
     /// Network id sent in `Hello`; a peer with another id is refused.
     pub network_id: u32,

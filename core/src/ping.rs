@@ -6,23 +6,27 @@
 //! from the pending table at that same moment: the pruning window *is* the
 //! timeout, so detection always fires (origin bug #13 pruned at 120 s but
 //! counted at 300 s, and never detected anything).
+//!
+//! Nonces come from a ChaCha8 RNG seeded by the caller's `u64`, so a
+//! connection's pings are a function of its seed and the instants it is
+//! fed; the whole state is `Clone + Eq + Hash`, for a model checker to store.
 
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::hash::{Hash, Hasher};
+use std::time::{Duration, Instant};
 
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use tokio::time::Instant;
 
 use crate::config::Config;
-use crate::error::{ConnectionError, ProtocolViolation};
+use crate::error::{PingTimeout, ProtocolViolation};
 
 /// How many answered or expired nonces are remembered, and how many of the
 /// peer's ping nonces: enough to tell a late pong from a forged one.
 const RECENT_NONCES: usize = 16;
 
 /// What a pong meant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PongOutcome {
     /// It answered a pending ping: the measured round-trip time.
     Rtt(Duration),
@@ -31,7 +35,7 @@ pub enum PongOutcome {
 }
 
 /// Ping/pong bookkeeping for one connection.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PingState {
     interval: Duration,
     timeout: Duration,
@@ -54,13 +58,14 @@ pub struct PingState {
     stalled: Duration,
     consecutive_missed: u32,
     last_rtt: Option<Duration>,
-    rng: ChaCha8Rng,
+    rng: NonceRng,
 }
 
 impl PingState {
     /// Liveness for a connection established at `now`. The first ping goes
     /// out at once, so a round-trip time is known one RTT after the handshake.
-    pub fn new(config: &Config, now: Instant, rng: ChaCha8Rng) -> Self {
+    /// Ping nonces are drawn from an RNG seeded with `seed`.
+    pub fn new(config: &Config, now: Instant, seed: u64) -> Self {
         PingState {
             interval: config.ping_interval,
             timeout: config.pong_timeout,
@@ -78,7 +83,7 @@ impl PingState {
             stalled: Duration::ZERO,
             consecutive_missed: 0,
             last_rtt: None,
-            rng,
+            rng: NonceRng(ChaCha8Rng::seed_from_u64(seed)),
         }
     }
 
@@ -93,7 +98,7 @@ impl PingState {
     /// Expires overdue pings, then returns a ping to send if one is due:
     /// `(nonce, timestamp_ms)`. Fails when `max_missed_pongs` consecutive
     /// pings have expired.
-    pub fn poll(&mut self, now: Instant) -> Result<Option<(u64, u64)>, ConnectionError> {
+    pub fn poll(&mut self, now: Instant) -> Result<Option<(u64, u64)>, PingTimeout> {
         while let Some(&(nonce, sent)) = self.pending.front() {
             if now < sent + self.timeout {
                 break;
@@ -102,7 +107,7 @@ impl PingState {
             self.remember(nonce, false);
             self.consecutive_missed = self.consecutive_missed.saturating_add(1);
             if self.consecutive_missed >= self.max_missed {
-                return Err(ConnectionError::PingTimeout {
+                return Err(PingTimeout {
                     missed: self.consecutive_missed,
                 });
             }
@@ -217,12 +222,83 @@ impl PingState {
 
     fn fresh_nonce(&mut self) -> u64 {
         loop {
-            let nonce: u64 = self.rng.random();
+            let nonce: u64 = self.rng.0.random();
             let in_use = self.pending.iter().any(|&(n, _)| n == nonce)
                 || self.recent.iter().any(|&(n, _)| n == nonce);
             if !in_use {
                 return nonce;
             }
         }
+    }
+}
+
+/// The nonce RNG. `ChaCha8Rng` is `Clone + Eq` (equal when seed, stream and
+/// word position are) but not `Hash`; this hashes exactly what its `Eq`
+/// compares, so equal states hash alike.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct NonceRng(ChaCha8Rng);
+
+impl Hash for NonceRng {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.get_seed().hash(state);
+        self.0.get_stream().hash(state);
+        self.0.get_word_pos().hash(state);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::hash_map::DefaultHasher;
+
+    use super::*;
+    use crate::test_epoch;
+
+    fn hash_of(state: &PingState) -> u64 {
+        let mut h = DefaultHasher::new();
+        state.hash(&mut h);
+        h.finish()
+    }
+
+    /// A state is a value: the same seed fed the same instants gives equal
+    /// states with equal hashes and the same nonces; a clone evolves exactly
+    /// like its original; another seed gives another nonce.
+    #[test]
+    fn state_is_a_value() {
+        let config = Config::default();
+        let t0 = test_epoch();
+        let mut a = PingState::new(&config, t0, 7);
+        let mut b = PingState::new(&config, t0, 7);
+        assert_eq!((&a, hash_of(&a)), (&b, hash_of(&b)));
+        let copy = a.clone();
+        let ping_a = a.poll(t0).expect("alive").expect("first ping is due");
+        assert_ne!(a, copy, "sending a ping changes the state");
+        assert_eq!(b.poll(t0), Ok(Some(ping_a)));
+        assert_eq!((&a, hash_of(&a)), (&b, hash_of(&b)));
+        let mut c = copy.clone();
+        assert_eq!(c.poll(t0), Ok(Some(ping_a)));
+        assert_eq!(c, a);
+        let mut other = PingState::new(&config, t0, 8);
+        let ping_other = other.poll(t0).expect("alive").expect("first ping is due");
+        assert_ne!(ping_other.0, ping_a.0);
+        assert_ne!(other, a);
+    }
+
+    /// The verdict is `PingTimeout` with the count of consecutive misses,
+    /// exactly at the `max_missed_pongs`-th expiry.
+    #[test]
+    fn dead_after_max_missed() {
+        let config = Config::default();
+        let t0 = test_epoch();
+        let mut ping = PingState::new(&config, t0, 1);
+        let mut at = t0;
+        let verdict = loop {
+            match ping.poll(at) {
+                Ok(_) => at = ping.next_deadline(),
+                Err(dead) => break dead,
+            }
+        };
+        assert_eq!(verdict, PingTimeout { missed: 3 });
+        // 3 pings, 15 s apart from t0, the third timing out 20 s after it.
+        assert_eq!(at - t0, config.dead_peer_bound() - config.ping_interval);
     }
 }

@@ -1,6 +1,7 @@
 //! Redial backoff: exponential from `redial_backoff_min` to
-//! `redial_backoff_max`, plus up to 25% jitter drawn from the manager's
-//! seeded RNG. Pure: the caller supplies the RNG and adds the delay to `now`.
+//! `redial_backoff_max`, plus up to 25% jitter drawn from an RNG the caller
+//! passes (the manager's seeded one). Pure: the caller supplies the RNG and
+//! adds the delay to `now`.
 
 use std::time::Duration;
 
