@@ -7,6 +7,7 @@ use std::io;
 
 use crate::wire::{MessageType, Reason};
 
+pub use peerlink_core::close::CloseCause;
 pub use peerlink_core::error::{
     ConfigError, DecodeError, FrameError, PingTimeout, ProtocolViolation,
 };
@@ -42,18 +43,22 @@ pub enum HandshakeError {
 }
 
 impl HandshakeError {
+    /// What the core makes of this failure (the peer table decides from it).
+    pub fn cause(&self) -> CloseCause {
+        match self {
+            HandshakeError::Io(_) | HandshakeError::Closed => CloseCause::Lost,
+            HandshakeError::Timeout => CloseCause::HandshakeTimeout,
+            HandshakeError::Frame(e) => CloseCause::Frame(e.clone()),
+            HandshakeError::Decode(e) => CloseCause::Decode(e.clone()),
+            HandshakeError::Unexpected(t) => CloseCause::Unexpected(*t),
+            HandshakeError::Rejected(r) => CloseCause::Remote(*r),
+            HandshakeError::Refused(r) => CloseCause::Refused(*r),
+        }
+    }
+
     /// The reason code this failure is reported under.
     pub fn reason(&self) -> Reason {
-        match self {
-            HandshakeError::Timeout => Reason::HandshakeTimeout,
-            HandshakeError::Frame(FrameError::TooLarge { .. }) => Reason::FrameTooLarge,
-            HandshakeError::Decode(DecodeError::UnsupportedVersion(_)) => {
-                Reason::UnsupportedVersion
-            }
-            HandshakeError::Rejected(r) | HandshakeError::Refused(r) => *r,
-            HandshakeError::Io(_) | HandshakeError::Closed => Reason::ConnectionLost,
-            _ => Reason::ProtocolViolation,
-        }
+        self.cause().reason()
     }
 }
 
@@ -115,28 +120,30 @@ impl From<PingTimeout> for ConnectionError {
 }
 
 impl ConnectionError {
-    /// The reason code reported for this end (sent in our `Goodbye` where we
-    /// close, or received in theirs).
-    pub fn reason(&self) -> Reason {
+    /// What the core makes of this end (the peer table decides from it).
+    pub fn cause(&self) -> CloseCause {
         match self {
-            ConnectionError::RemoteClosed(r) | ConnectionError::LocalClosed(r) => *r,
-            ConnectionError::Eof | ConnectionError::Io(_) => Reason::ConnectionLost,
-            ConnectionError::Frame(FrameError::TooLarge { .. }) => Reason::FrameTooLarge,
-            ConnectionError::Violation(ProtocolViolation::PingFlood) => Reason::RateLimited,
-            ConnectionError::Frame(_)
-            | ConnectionError::Decode(_)
-            | ConnectionError::Violation(_) => Reason::ProtocolViolation,
-            ConnectionError::PingTimeout { .. } => Reason::PingTimeout,
-            ConnectionError::SlowReader => Reason::SlowReader,
+            ConnectionError::RemoteClosed(r) => CloseCause::Remote(*r),
+            ConnectionError::LocalClosed(r) => CloseCause::Local(*r),
+            ConnectionError::Eof | ConnectionError::Io(_) => CloseCause::Lost,
+            ConnectionError::Frame(e) => CloseCause::Frame(e.clone()),
+            ConnectionError::Decode(e) => CloseCause::Decode(e.clone()),
+            ConnectionError::Violation(v) => CloseCause::Violation(v.clone()),
+            ConnectionError::PingTimeout { missed } => CloseCause::PingTimeout { missed: *missed },
+            ConnectionError::SlowReader => CloseCause::SlowReader,
         }
     }
 
-    /// Whether the peer misbehaved (as opposed to a network or local cause).
+    /// The reason code reported for this end (sent in our `Goodbye` where we
+    /// close, or received in theirs).
+    pub fn reason(&self) -> Reason {
+        self.cause().reason()
+    }
+
+    /// Whether the peer misbehaved (as opposed to a network or local
+    /// cause): [`CloseCause::is_misbehaviour`], the one rule.
     pub fn is_misbehaviour(&self) -> bool {
-        matches!(
-            self,
-            ConnectionError::Frame(_) | ConnectionError::Decode(_) | ConnectionError::Violation(_)
-        )
+        self.cause().is_misbehaviour()
     }
 }
 

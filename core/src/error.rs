@@ -6,7 +6,7 @@
 use crate::wire::MessageType;
 
 /// The framing layer refused the byte stream.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum FrameError {
     /// A length prefix of zero: every frame has at least a type byte.
@@ -23,7 +23,7 @@ pub enum FrameError {
 }
 
 /// A frame body that is not a valid v1 message.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecodeError {
     /// The frame had no type byte.
@@ -67,7 +67,7 @@ pub enum ConfigError {
 }
 
 /// A valid message that breaks the protocol's rules after the handshake.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProtocolViolation {
     /// A handshake message on an established connection.

@@ -18,6 +18,8 @@
 //! - [`backoff`]: the redial delay, exponential with seeded jitter.
 //! - [`bans`]: `BanList`, strikes and temporary bans by IP.
 //! - [`ping`]: `PingState`, the liveness of one connection.
+//! - [`close`]: `CloseCause`, why a connection ended, and the one rule
+//!   that decides misbehaviour strikes.
 //! - [`error`]: the typed errors of the core.
 
 #![warn(missing_docs)]
@@ -32,6 +34,7 @@
 
 pub mod backoff;
 pub mod bans;
+pub mod close;
 pub mod config;
 pub mod error;
 pub mod handshake;

@@ -15,7 +15,7 @@ pub const PROTOCOL_VERSION: u16 = 1;
 pub const HELLO_LEN: usize = 4 + 2 + 4 + 16 + 2;
 
 /// The one-byte type tag that opens every frame body.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum MessageType {
     /// Dialer's handshake.
@@ -35,7 +35,7 @@ pub enum MessageType {
 }
 
 /// The handshake fields both ends exchange.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Hello {
     /// Protocol version of the sender.
     pub version: u16,
@@ -48,7 +48,7 @@ pub struct Hello {
 }
 
 /// One decoded protocol message.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Message {
     /// Dialer's opening message.
     Hello(Hello),
