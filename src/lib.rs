@@ -12,6 +12,27 @@
 //! which has no async runtime; this crate is the async shell that feeds
 //! them, and re-exports them under the paths below.
 //!
+//! A node needs only the items at the crate root:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use peerlink::{Config, ConnectionManager, ManagerOptions, PeerEvent, TcpTransport};
+//!
+//! let options = ManagerOptions {
+//!     listen: Some("127.0.0.1:9000".parse()?),
+//!     peers: vec!["127.0.0.2:9000".parse()?],
+//!     ..ManagerOptions::default()
+//! };
+//! let (manager, mut events) =
+//!     ConnectionManager::start(TcpTransport, Config::default(), options).await?;
+//! while let Some(event) = events.recv().await {
+//!     if let PeerEvent::Connected { peer, .. } = event {
+//!         manager.send(peer, bytes::Bytes::from_static(b"hello"))?;
+//!     }
+//! }
+//! # Ok(()) }
+//! ```
+//!
 //! # Layout
 //!
 //! - [`transport`]: the `Transport` trait; `TcpTransport` (tokio) and
@@ -39,5 +60,15 @@ pub mod transport;
 
 pub use peerlink_core::{config, id, wire};
 
+// What a node uses, at the crate root: start a manager on a transport,
+// send, react to events, read the table.
 pub use config::Config;
+pub use error::SendError;
 pub use id::{ConnectionDirection, ConnectionId, NodeId, PeerId};
+pub use manager::{
+    ConnectionManager, Events, ManagerOptions, PeerEvent, PeerState, Snapshot, StartError,
+    TieBreakPolicy,
+};
+pub use registry::BroadcastReport;
+pub use transport::{TcpTransport, Transport};
+pub use wire::Reason;

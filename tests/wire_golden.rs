@@ -165,10 +165,10 @@ fn reason_codes_are_golden() {
     let body = Bytes::from(hex("06 c8"));
     assert_eq!(
         Message::decode(body),
-        Ok(Message::Goodbye(Reason::Other(200)))
+        Ok(Message::Goodbye(Reason::from_code(200)))
     );
     assert_eq!(
-        Message::Goodbye(Reason::Other(200)).to_frame().as_ref(),
+        Message::Goodbye(Reason::from_code(200)).to_frame().as_ref(),
         hex("00000002 06 c8")
     );
 }

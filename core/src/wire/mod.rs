@@ -28,4 +28,4 @@ mod reason;
 
 pub use frame::{decode_frame, encode_frame, FRAME_HEADER_LEN};
 pub use message::{Hello, Message, MessageType, HELLO_LEN, MAGIC, PROTOCOL_VERSION};
-pub use reason::Reason;
+pub use reason::{Reason, UnknownReason};

@@ -6,7 +6,10 @@ use std::fmt;
 /// handshake reject and `Goodbye`, so logs and metrics use one vocabulary.
 ///
 /// Unknown codes from a newer peer decode as [`Reason::Other`] rather than
-/// failing: a reason is advisory, the close happens either way.
+/// failing: a reason is advisory, the close happens either way. Every code
+/// round-trips exactly: an unknown code is kept as it came, and
+/// [`UnknownReason`] can only hold a code this version does not define, so
+/// no `Reason` encodes as another's code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Reason {
@@ -45,8 +48,8 @@ pub enum Reason {
     /// Local only, never sent: the stream ended or failed without a
     /// goodbye (the peer crashed, reset, or the path broke).
     ConnectionLost,
-    /// A code this version does not know.
-    Other(u8),
+    /// A code this version does not know, kept as it came.
+    Other(UnknownReason),
 }
 
 impl Reason {
@@ -70,7 +73,7 @@ impl Reason {
             Reason::SlowReader => 14,
             Reason::RateLimited => 15,
             Reason::ConnectionLost => 16,
-            Reason::Other(code) => code,
+            Reason::Other(unknown) => unknown.0,
         }
     }
 
@@ -94,7 +97,7 @@ impl Reason {
             14 => Reason::SlowReader,
             15 => Reason::RateLimited,
             16 => Reason::ConnectionLost,
-            other => Reason::Other(other),
+            other => Reason::Other(UnknownReason(other)),
         }
     }
 
@@ -123,10 +126,23 @@ impl Reason {
     }
 }
 
+/// A reason code this version does not define (17 and up), as a newer
+/// peer sent it. Only [`Reason::from_code`] makes one, so it never holds a
+/// known code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct UnknownReason(u8);
+
+impl UnknownReason {
+    /// The code on the wire.
+    pub fn code(self) -> u8 {
+        self.0
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reason::Other(code) => write!(f, "other({code})"),
+            Reason::Other(unknown) => write!(f, "other({})", unknown.0),
             r => f.write_str(r.as_str()),
         }
     }
@@ -142,7 +158,15 @@ mod tests {
         for code in 0..=u8::MAX {
             let reason = Reason::from_code(code);
             assert_eq!(reason.code(), code);
-            assert_eq!(matches!(reason, Reason::Other(_)), code > 16);
+            assert_eq!(Reason::from_code(reason.code()), reason);
+            match reason {
+                Reason::Other(unknown) => {
+                    assert!(code > 16);
+                    assert_eq!(unknown.code(), code);
+                    assert_eq!(reason.to_string(), format!("other({code})"));
+                }
+                _ => assert!(code <= 16),
+            }
         }
     }
 }
