@@ -1,5 +1,5 @@
 //! The bug catalog: one scenario per connection bug of the origin project
-//! (`../shared/reference/origin-bugs.md`), each run under the naive design
+//! (each described in `docs/bug-catalog.md`), each run under the naive design
 //! that shipped it (a comparison policy of the library, or a legacy model
 //! from `legacy`) and under our default. The scenarios are ordinary
 //! scenarios whose model is our default: they pass on it over any sweep.
