@@ -78,10 +78,11 @@ struct Ours {
 
 impl Ours {
     async fn connect(n: usize, first_ip: usize) -> Ours {
-        let config = Config {
-            max_inbound: n + 16,
-            max_pending_handshakes: 2 * DIAL_CONCURRENCY,
-            ..Config::default()
+        let config = {
+            let mut c = Config::default();
+            c.max_inbound = n + 16;
+            c.max_pending_handshakes = 2 * DIAL_CONCURRENCY;
+            c
         };
         let options = ManagerOptions {
             listen: Some(SocketAddr::new(NODE_IP, 0)),

@@ -241,10 +241,11 @@ fn node(mode: &str, n: usize) {
 }
 
 async fn peerlink_node(n: usize) {
-    let config = Config {
-        max_inbound: n + 16,
-        max_pending_handshakes: 2 * CONCURRENCY,
-        ..Config::default()
+    let config = {
+        let mut c = Config::default();
+        c.max_inbound = n + 16;
+        c.max_pending_handshakes = 2 * CONCURRENCY;
+        c
     };
     let options = ManagerOptions {
         listen: Some(SocketAddr::new(NODE_IP, 0)),

@@ -63,10 +63,11 @@ fn main() {
 
 /// N handshakes into a fresh manager; seconds until all done.
 async fn ours_round(n: usize) -> f64 {
-    let config = Config {
-        max_inbound: n + 16,
-        max_pending_handshakes: 2 * CONCURRENCY,
-        ..Config::default()
+    let config = {
+        let mut c = Config::default();
+        c.max_inbound = n + 16;
+        c.max_pending_handshakes = 2 * CONCURRENCY;
+        c
     };
     let options = ManagerOptions {
         listen: Some(SocketAddr::new(NODE_IP, 0)),

@@ -56,10 +56,11 @@ fn main() {
                 continue;
             }
             let payload = Bytes::from(vec![0xa5u8; size]);
-            let config = Config {
-                send_queue_bytes: arg("--queue-bytes")
-                    .unwrap_or(Config::default().send_queue_bytes),
-                ..Config::default()
+            let config = {
+                let mut c = Config::default();
+                c.send_queue_bytes =
+                    arg("--queue-bytes").unwrap_or(Config::default().send_queue_bytes);
+                c
             };
             let mut pair = pair(&config, peer_ip(0)).await;
             // One warm-up round each, not recorded.

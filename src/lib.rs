@@ -4,7 +4,7 @@
 //! outbound connections, ping/pong liveness with nonces and real RTT, and a
 //! connection manager that keeps exactly one connection per peer IP,
 //! resolving simultaneous dials identically on both ends. Everything is
-//! written against the [`Transport`](transport::Transport) trait, so the
+//! written against the [`Transport`] trait, so the
 //! same code runs on tokio TCP and inside turmoil's simulated network.
 //!
 //! The decisions themselves (wire format, ping state, tie-break, backoff,

@@ -105,9 +105,10 @@ async fn messages_arrive_between_connected_and_disconnected() {
 /// owner reads again, every message that was queued arrives, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_owner_back_pressures_the_sender() {
-    let config = Config {
-        event_queue_bytes: 64 * 1024,
-        ..Config::default()
+    let config = {
+        let mut c = Config::default();
+        c.event_queue_bytes = 64 * 1024;
+        c
     };
     let (receiver, mut receiver_events) = start(3, config, vec![]).await;
     let addr = receiver.listen_addr().unwrap();

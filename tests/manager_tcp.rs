@@ -135,9 +135,10 @@ async fn three_node_mesh_on_loopback() {
 /// queue is full: it may be the very task awaiting `shutdown()`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_with_a_full_event_queue() {
-    let config = Config {
-        event_queue_len: 1,
-        ..Config::default()
+    let config = {
+        let mut c = Config::default();
+        c.event_queue_len = 1;
+        c
     };
     let options = |last: u8| ManagerOptions {
         listen: Some(SocketAddr::new(ip(last), 0)),

@@ -84,9 +84,10 @@ impl Mesh {
                         .filter(|n| **n != name)
                         .map(|n| SocketAddr::new(turmoil::lookup(n.as_str()), PORT))
                         .collect();
-                    let config = Config {
-                        tie_break: policy,
-                        ..Config::default()
+                    let config = {
+                        let mut c = Config::default();
+                        c.tie_break = policy;
+                        c
                     };
                     let options = ManagerOptions {
                         listen: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT)),

@@ -23,14 +23,13 @@ const NODE_A: u128 = 0xa0a0;
 
 /// Short timers so detection happens within seconds of virtual time.
 fn fast_config() -> Config {
-    Config {
-        ping_interval: Duration::from_secs(1),
-        pong_timeout: Duration::from_secs(2),
-        max_missed_pongs: 3,
-        handshake_timeout: Duration::from_secs(5),
-        connect_timeout: Duration::from_secs(5),
-        ..Config::default()
-    }
+    let mut c = Config::default();
+    c.ping_interval = Duration::from_secs(1);
+    c.pong_timeout = Duration::from_secs(2);
+    c.max_missed_pongs = 3;
+    c.handshake_timeout = Duration::from_secs(5);
+    c.connect_timeout = Duration::from_secs(5);
+    c
 }
 
 /// Builds a sim with test node "b"; returns it and the node's taps.
@@ -289,10 +288,11 @@ fn first_rtt_is_exactly_twice_latency_across_seeds() {
 /// (100 ms ticks; latencies and timers are multiples of the tick).
 #[test]
 fn pong_at_exactly_the_timeout_is_never_dead_over_three_hours() {
-    let config = Config {
-        handshake_timeout: secs(60),
-        connect_timeout: secs(60),
-        ..Config::default()
+    let config = {
+        let mut c = Config::default();
+        c.handshake_timeout = secs(60);
+        c.connect_timeout = secs(60);
+        c
     };
     let latency = config.pong_timeout / 2;
     let run_for = secs(3 * 3600);

@@ -145,11 +145,12 @@ async fn silent_from_start_dead_at_exact_instant() {
         (secs(5), secs(30), 4, secs(45)),
     ];
     for (interval, timeout, max_missed, expected) in cases {
-        let config = Config {
-            ping_interval: interval,
-            pong_timeout: timeout,
-            max_missed_pongs: max_missed,
-            ..Config::default()
+        let config = {
+            let mut c = Config::default();
+            c.ping_interval = interval;
+            c.pong_timeout = timeout;
+            c.max_missed_pongs = max_missed;
+            c
         };
         config.validate().expect("valid");
         assert_eq!(expected, interval * (max_missed - 1) + timeout);
@@ -392,11 +393,12 @@ async fn replayed_peer_nonce() {
 /// never more than `Config::max_pending_pings()`; all nonces are distinct.
 #[tokio::test(start_paused = true)]
 async fn pending_table_stays_bounded() {
-    let config = Config {
-        ping_interval: secs(1),
-        pong_timeout: secs(10),
-        max_missed_pongs: u32::MAX,
-        ..Config::default()
+    let config = {
+        let mut c = Config::default();
+        c.ping_interval = secs(1);
+        c.pong_timeout = secs(10);
+        c.max_missed_pongs = u32::MAX;
+        c
     };
     config.validate().expect("valid");
     assert_eq!(config.max_pending_pings(), 12);

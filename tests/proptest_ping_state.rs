@@ -19,12 +19,13 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 fn ping_config() -> impl Strategy<Value = Config> {
-    (1u64..=30_000, 1u64..=60_000, 1u32..=5, 1u32..=6).prop_map(|(i, t, missed, pings)| Config {
-        ping_interval: Duration::from_millis(i),
-        pong_timeout: Duration::from_millis(t),
-        max_missed_pongs: missed,
-        max_pings_per_interval: pings,
-        ..Config::default()
+    (1u64..=30_000, 1u64..=60_000, 1u32..=5, 1u32..=6).prop_map(|(i, t, missed, pings)| {
+        let mut c = Config::default();
+        c.ping_interval = Duration::from_millis(i);
+        c.pong_timeout = Duration::from_millis(t);
+        c.max_missed_pongs = missed;
+        c.max_pings_per_interval = pings;
+        c
     })
 }
 

@@ -64,13 +64,14 @@ const TEST_LIMIT: Duration = Duration::from_secs(10);
 /// Fast pings, a ping timeout that cannot fire within the test, and the
 /// default rate limit (4 pings per interval) and queue limits.
 fn config() -> Config {
-    let config = Config {
-        ping_interval: PING_INTERVAL,
-        pong_timeout: PONG_TIMEOUT,
-        max_missed_pongs: 3,
-        handshake_timeout: Duration::from_secs(2),
-        connect_timeout: Duration::from_secs(2),
-        ..Config::default()
+    let config = {
+        let mut c = Config::default();
+        c.ping_interval = PING_INTERVAL;
+        c.pong_timeout = PONG_TIMEOUT;
+        c.max_missed_pongs = 3;
+        c.handshake_timeout = Duration::from_secs(2);
+        c.connect_timeout = Duration::from_secs(2);
+        c
     };
     // Our first ping could count as missed only after `pong_timeout`.
     assert!(config.pong_timeout > TEST_LIMIT * 2);

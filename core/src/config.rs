@@ -44,7 +44,23 @@ pub const MAX_FRAME_LEN: u32 = 64 * 1024 * 1024;
 ///
 /// With these, a peer that goes silent is declared dead within
 /// [`Config::dead_peer_bound`] = 3 × 15 s + 20 s = 65 s.
+///
+/// New settings can be added without breaking callers (the struct is
+/// `#[non_exhaustive]`): start from the defaults and change what you need.
+/// `peerlink::ConnectionManager::start` validates the
+/// result once, with [`Config::validate`].
+///
+/// ```
+/// use std::time::Duration;
+/// use peerlink_core::Config;
+///
+/// let mut config = Config::default();
+/// config.network_id = 0xB10C;
+/// config.ping_interval = Duration::from_secs(1);
+/// assert_eq!(config.validate(), Ok(()));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub struct Config {
     /// Network id sent in `Hello`; a peer with another id is refused.
     pub network_id: u32,

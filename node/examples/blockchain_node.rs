@@ -353,12 +353,11 @@ impl ChainLogic {
 /// the defaults (a demo should see some), everything else documented
 /// defaults.
 pub fn chain_config() -> Config {
-    Config {
-        network_id: CHAIN_NETWORK_ID,
-        ping_interval: Duration::from_secs(1),
-        pong_timeout: Duration::from_secs(2),
-        ..Config::default()
-    }
+    let mut c = Config::default();
+    c.network_id = CHAIN_NETWORK_ID;
+    c.ping_interval = Duration::from_secs(1);
+    c.pong_timeout = Duration::from_secs(2);
+    c
 }
 
 /// Runs three nodes on `ips`: a full mesh forms, transactions submitted at

@@ -380,36 +380,37 @@ fn merged_config(cli: &Cli, file: &FileConfig) -> Result<Config, SettingsError> 
     }
     let [ping_interval, pong_timeout, handshake_timeout, connect_timeout, redial_backoff_min, redial_backoff_max, ban_duration] =
         durations;
-    Ok(Config {
-        network_id: cli.network_id.or(file.network_id).unwrap_or(d.network_id),
-        max_inbound: cli
+    Ok({
+        let mut c = d.clone();
+        c.network_id = cli.network_id.or(file.network_id).unwrap_or(d.network_id);
+        c.max_inbound = cli
             .max_inbound
             .or(file.max_inbound)
-            .unwrap_or(d.max_inbound),
-        max_outbound: cli
+            .unwrap_or(d.max_inbound);
+        c.max_outbound = cli
             .max_outbound
             .or(file.max_outbound)
-            .unwrap_or(d.max_outbound),
-        max_pending_handshakes: cli
+            .unwrap_or(d.max_outbound);
+        c.max_pending_handshakes = cli
             .max_pending
             .or(file.max_pending)
-            .unwrap_or(d.max_pending_handshakes),
-        max_missed_pongs: cli
+            .unwrap_or(d.max_pending_handshakes);
+        c.max_missed_pongs = cli
             .max_missed_pongs
             .or(file.max_missed_pongs)
-            .unwrap_or(d.max_missed_pongs),
-        ping_interval,
-        pong_timeout,
-        handshake_timeout,
-        connect_timeout,
-        redial_backoff_min,
-        redial_backoff_max,
-        ban_threshold: cli
+            .unwrap_or(d.max_missed_pongs);
+        c.ping_interval = ping_interval;
+        c.pong_timeout = pong_timeout;
+        c.handshake_timeout = handshake_timeout;
+        c.connect_timeout = connect_timeout;
+        c.redial_backoff_min = redial_backoff_min;
+        c.redial_backoff_max = redial_backoff_max;
+        c.ban_threshold = cli
             .ban_threshold
             .or(file.ban_threshold)
-            .unwrap_or(d.ban_threshold),
-        ban_duration,
-        ..d
+            .unwrap_or(d.ban_threshold);
+        c.ban_duration = ban_duration;
+        c
     })
 }
 

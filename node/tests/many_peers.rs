@@ -88,12 +88,13 @@ async fn start_node(admin: SocketAddr) -> NodeProcess {
 
 /// Starts the 500 peer managers, each dialling the node from its own IP.
 async fn start_peers(node_addr: SocketAddr) -> Vec<ConnectionManager> {
-    let config = Config {
-        ping_interval: Duration::from_secs(1),
-        pong_timeout: Duration::from_secs(3),
-        redial_backoff_min: Duration::from_millis(200),
-        redial_backoff_max: Duration::from_secs(1),
-        ..Config::default()
+    let config = {
+        let mut c = Config::default();
+        c.ping_interval = Duration::from_secs(1);
+        c.pong_timeout = Duration::from_secs(3);
+        c.redial_backoff_min = Duration::from_millis(200);
+        c.redial_backoff_max = Duration::from_secs(1);
+        c
     };
     let mut peers = Vec::new();
     for k in 0..PEERS {

@@ -92,16 +92,15 @@ pub struct Scenario {
 /// Timers scaled for simulation: the same rules as the defaults, shorter
 /// so a run covers many detection and backoff cycles in a minute or two.
 pub fn sim_config() -> Config {
-    Config {
-        ping_interval: Duration::from_secs(5),
-        pong_timeout: Duration::from_secs(5),
-        max_missed_pongs: 3,
-        handshake_timeout: Duration::from_secs(3),
-        connect_timeout: Duration::from_secs(3),
-        redial_backoff_min: Duration::from_secs(1),
-        redial_backoff_max: Duration::from_secs(16),
-        ..Config::default()
-    }
+    let mut c = Config::default();
+    c.ping_interval = Duration::from_secs(5);
+    c.pong_timeout = Duration::from_secs(5);
+    c.max_missed_pongs = 3;
+    c.handshake_timeout = Duration::from_secs(3);
+    c.connect_timeout = Duration::from_secs(3);
+    c.redial_backoff_min = Duration::from_secs(1);
+    c.redial_backoff_max = Duration::from_secs(16);
+    c
 }
 
 impl Scenario {

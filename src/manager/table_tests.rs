@@ -90,11 +90,12 @@ fn peer() -> PeerId {
 /// handshake per IP, the pending cap, the inbound cap.
 #[test]
 fn admission_limits() {
-    let config = Config {
-        deny: [addr(7, 0).ip()].into(),
-        max_pending_handshakes: 2,
-        max_inbound: 3,
-        ..Config::default()
+    let config = {
+        let mut c = Config::default();
+        c.deny = [addr(7, 0).ip()].into();
+        c.max_pending_handshakes = 2;
+        c.max_inbound = 3;
+        c
     };
     let (mut t, _) = table(config);
     assert_eq!(
@@ -288,9 +289,10 @@ fn remote_duplicate_grace_then_backoff() {
 /// older one takes over without a disconnect event.
 #[test]
 fn keep_both_fails_over_between_connections() {
-    let config = Config {
-        tie_break: crate::manager::TieBreakPolicy::KeepBoth,
-        ..Config::default()
+    let config = {
+        let mut c = Config::default();
+        c.tie_break = crate::manager::TieBreakPolicy::KeepBoth;
+        c
     };
     let (mut t, registry) = table(config);
     let now = Instant::now();
@@ -366,9 +368,10 @@ fn misbehaviour_bans_then_expires() {
 /// the past (which would spin the driver), and goes out once a slot frees.
 #[test]
 fn outbound_limit_blocks_without_spinning() {
-    let config = Config {
-        max_outbound: 1,
-        ..Config::default()
+    let config = {
+        let mut c = Config::default();
+        c.max_outbound = 1;
+        c
     };
     let (mut t, _) = table(config);
     let t0 = Instant::now();

@@ -35,11 +35,10 @@ pub const WAIT: Duration = Duration::from_secs(5);
 /// Defaults, with a short handshake timeout so slowloris cases on real TCP
 /// finish quickly.
 pub fn config() -> Config {
-    Config {
-        handshake_timeout: Duration::from_millis(500),
-        connect_timeout: Duration::from_secs(2),
-        ..Config::default()
-    }
+    let mut c = Config::default();
+    c.handshake_timeout = Duration::from_millis(500);
+    c.connect_timeout = Duration::from_secs(2);
+    c
 }
 
 /// One bad-input case: a test node, an honest connection to it, and the

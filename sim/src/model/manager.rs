@@ -4,7 +4,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
 use peerlink::manager::{ConnectionManager, ManagerOptions, PeerState, TieBreakPolicy};
-use peerlink::Config;
 
 use super::{HostCtx, NodeFuture, NodeModel, Observe};
 use crate::view::{ConnView, NodeView, PeerView};
@@ -30,9 +29,10 @@ impl NodeModel for ManagerModel {
     fn start(&self, ctx: HostCtx) -> NodeFuture {
         let policy = self.0;
         Box::pin(async move {
-            let config = Config {
-                tie_break: policy,
-                ..ctx.config
+            let config = {
+                let mut c = ctx.config;
+                c.tie_break = policy;
+                c
             };
             let options = ManagerOptions {
                 listen: Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), ctx.port)),
