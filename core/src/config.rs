@@ -5,9 +5,26 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::error::ConfigError;
 use crate::policy::TieBreakPolicy;
 use crate::wire::HELLO_LEN;
+
+/// A `Config` that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A duration that must be positive is zero.
+    #[error("{0} must be greater than zero")]
+    ZeroDuration(&'static str),
+    /// A count or size that must be positive is zero.
+    #[error("{0} must be greater than zero")]
+    ZeroLimit(&'static str),
+    /// The frame cap cannot hold a handshake, or is absurdly large.
+    #[error("max_frame_len {0} must be between {min} and {max}", min = MIN_FRAME_LEN, max = MAX_FRAME_LEN)]
+    FrameCap(u32),
+    /// The backoff floor is above its ceiling.
+    #[error("redial_backoff_min must not exceed redial_backoff_max")]
+    BackoffRange,
+}
 
 /// Smallest frame cap that still carries a handshake.
 pub const MIN_FRAME_LEN: u32 = 1 + HELLO_LEN as u32;

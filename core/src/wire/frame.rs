@@ -7,7 +7,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 
-use crate::error::FrameError;
+use super::error::FrameError;
 
 /// Bytes in the length prefix.
 pub const FRAME_HEADER_LEN: usize = 4;

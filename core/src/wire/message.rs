@@ -2,9 +2,9 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::error::DecodeError;
 use super::frame::FRAME_HEADER_LEN;
 use super::reason::Reason;
-use crate::error::DecodeError;
 use crate::id::NodeId;
 
 /// The four bytes every `Hello` starts with: `PLNK`.

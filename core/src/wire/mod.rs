@@ -22,10 +22,12 @@
     )
 )]
 
+mod error;
 mod frame;
 mod message;
 mod reason;
 
+pub use error::{DecodeError, FrameError};
 pub use frame::{decode_frame, encode_frame, FRAME_HEADER_LEN};
 pub use message::{Hello, Message, MessageType, HELLO_LEN, MAGIC, PROTOCOL_VERSION};
 pub use reason::{Reason, UnknownReason};
