@@ -41,6 +41,7 @@ pub mod handshake;
 pub mod id;
 pub mod ping;
 pub mod policy;
+mod rng;
 pub mod wire;
 
 pub use config::Config;
