@@ -1,0 +1,182 @@
+//! `Snapshot`: the peer table in a stable order, for tests, insta snapshots,
+//! metrics and admin endpoints. Plain data rendered by
+//! [`PeerTable::snapshot`](crate::table::PeerTable::snapshot); nothing in
+//! it depends on wall time. The shell re-exports it as
+//! `peerlink::manager::Snapshot` (and the row and counter types beside it).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::id::{ConnectionDirection, ConnectionId, NodeId, PeerId};
+use crate::wire::Reason;
+
+/// Where a peer's row stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PeerState {
+    /// Nothing in flight and nothing scheduled (or due now).
+    Idle,
+    /// We are connecting to it or running the dialer's handshake.
+    Dialing,
+    /// It connected to us and the handshake is running.
+    Handshaking,
+    /// A connection is established.
+    Connected,
+    /// Waiting out a redial delay.
+    Backoff,
+}
+
+impl fmt::Display for PeerState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PeerState::Idle => "idle",
+            PeerState::Dialing => "dialing",
+            PeerState::Handshaking => "handshaking",
+            PeerState::Connected => "connected",
+            PeerState::Backoff => "backoff",
+        })
+    }
+}
+
+/// Per-peer counters, kept while the row exists.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PeerCounters {
+    /// Dials started.
+    pub dials: u64,
+    /// Dials that failed before a connection was established.
+    pub dial_failures: u64,
+    /// Handshakes completed (either direction).
+    pub connections: u64,
+    /// Connections closed as duplicates by the tie-break.
+    pub duplicates_closed: u64,
+    /// Established connections that have ended (losers of a tie-break
+    /// included): `connections - closed` is the number open right now.
+    pub closed: u64,
+    /// Times the peer went from connected to not connected.
+    pub disconnects: u64,
+}
+
+/// Counters over the whole manager.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ManagerStats {
+    /// Handshakes completed.
+    pub handshakes_ok: u64,
+    /// Handshakes that started (a stream was open) and failed, either
+    /// direction.
+    pub handshakes_failed: u64,
+    /// Dials that did not end in a connection: refused or timed-out
+    /// connects, and failed dialer handshakes.
+    pub dial_failures: u64,
+    /// Inbound connections refused before their handshake.
+    pub inbound_refused: u64,
+    /// Duplicate connections closed by the tie-break.
+    pub duplicates_resolved: u64,
+    /// Misbehaviour strikes recorded.
+    pub strikes: u64,
+    /// Bans issued.
+    pub bans: u64,
+    /// Closes and refusals by reason name.
+    pub reasons: BTreeMap<&'static str, u64>,
+}
+
+impl ManagerStats {
+    pub(crate) fn count_reason(&mut self, reason: Reason) {
+        *self.reasons.entry(reason.as_str()).or_default() += 1;
+    }
+}
+
+/// One established connection in a row.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConnectionRow {
+    /// Connection id (its generation).
+    pub id: ConnectionId,
+    /// Who dialled it.
+    pub direction: ConnectionDirection,
+    /// Our socket address.
+    pub local_addr: SocketAddr,
+    /// The peer's socket address.
+    pub remote_addr: SocketAddr,
+    /// The node id the peer announced.
+    pub remote_node: NodeId,
+    /// Asked to close; its socket is still open until its task ends.
+    pub closing: bool,
+}
+
+/// One peer's row.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PeerRow {
+    /// The peer.
+    pub peer: PeerId,
+    /// Its state.
+    pub state: PeerState,
+    /// Whether it is kept connected (configured peer).
+    pub persistent: bool,
+    /// The connection sends go to.
+    pub active: Option<ConnectionId>,
+    /// Established connections, closing ones included, oldest first.
+    pub connections: Vec<ConnectionRow>,
+    /// Handshakes in flight.
+    pub pending: usize,
+    /// Last RTT measured on the active connection (cleared when the peer
+    /// disconnects).
+    pub last_rtt: Option<Duration>,
+    /// Counters.
+    pub counters: PeerCounters,
+}
+
+/// A node's peer table at one instant, rows in peer order.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Snapshot {
+    /// This node's id.
+    pub node_id: NodeId,
+    /// One row per peer IP, sorted.
+    pub peers: Vec<PeerRow>,
+    /// Manager-wide counters.
+    pub stats: ManagerStats,
+    /// Peer IPs banned as of the manager's last decision, in order.
+    pub banned: Vec<std::net::IpAddr>,
+}
+
+impl Snapshot {
+    /// The row for `peer`.
+    pub fn peer(&self, peer: PeerId) -> Option<&PeerRow> {
+        self.peers.iter().find(|r| r.peer == peer)
+    }
+
+    /// Peers with an active connection, in order.
+    pub fn connected(&self) -> Vec<PeerId> {
+        let rows = self.peers.iter().filter(|r| r.active.is_some());
+        rows.map(|r| r.peer).collect()
+    }
+
+    /// Established connections not asked to close, over all peers.
+    pub fn open_connections(&self) -> usize {
+        let rows = self.peers.iter().flat_map(|r| &r.connections);
+        rows.filter(|c| !c.closing).count()
+    }
+}
+
+impl fmt::Display for Snapshot {
+    /// One line per peer: `peer state active=cN dir rtt=… counters`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "node {}", self.node_id)?;
+        for row in &self.peers {
+            write!(f, "  {} {}", row.peer, row.state)?;
+            for c in &row.connections {
+                let mark = if Some(c.id) == row.active { "*" } else { "" };
+                write!(f, " {}{}:{}", mark, c.id, c.direction)?;
+            }
+            if let Some(rtt) = row.last_rtt {
+                write!(f, " rtt={rtt:?}")?;
+            }
+            let k = &row.counters;
+            writeln!(
+                f,
+                " dials={} fails={} conns={} dups={} disc={}",
+                k.dials, k.dial_failures, k.connections, k.duplicates_closed, k.disconnects
+            )?;
+        }
+        Ok(())
+    }
+}
