@@ -38,10 +38,7 @@ impl PeerTable {
         if let Some(cause) = &cause {
             self.stats.handshakes_failed += 1;
             self.stats.count_reason(cause.reason());
-            if matches!(
-                cause.reason(),
-                Reason::ProtocolViolation | Reason::FrameTooLarge | Reason::RateLimited
-            ) {
+            if cause.is_misbehaviour() {
                 self.strike(peer, now, actions);
             }
         }

@@ -389,6 +389,54 @@ fn ban_closes_the_other_connections() {
     assert_eq!(t.snapshot().stats.bans, 1);
 }
 
+/// Strikes for a failed handshake follow `CloseCause::is_misbehaviour`
+/// alone: a peer that refuses our dial with `HelloReject(protocol_violation)`
+/// reports its own verdict and earns no strike (the old rule struck on the
+/// reason code and banned it after three refusals); handshakes where we
+/// saw a bad frame ourselves do, and three ban the peer.
+#[test]
+fn refused_dials_earn_no_strike_bad_frames_do() {
+    let config = Config::default();
+    let mut t = table(config.clone());
+    let t0 = test_epoch();
+    t.add_peer(addr(2, 9000), t0);
+    let fail_dials = |t: &mut PeerTable, cause: CloseCause, at: &mut Instant| {
+        for _ in 0..3 {
+            let mut actions = Vec::new();
+            t.poll(*at, &mut actions);
+            let [id] = dial_ids(&actions)[..] else {
+                panic!("one dial due at {at:?}: {actions:?}");
+            };
+            t.on_handshake_failed(id, Some(cause.clone()), *at, &mut Vec::new());
+            *at = t.next_deadline().expect("redial scheduled");
+        }
+    };
+    let mut at = t0;
+    let refused = CloseCause::Remote(Reason::ProtocolViolation);
+    fail_dials(&mut t, refused, &mut at);
+    let snap = t.snapshot();
+    assert_eq!((snap.stats.strikes, snap.stats.bans), (0, 0));
+    assert!(snap.banned.is_empty());
+    assert!(at <= t0 + Duration::from_secs(60), "plain backoff, no ban");
+    let bad_frame = CloseCause::Frame(FrameError::TooLarge {
+        len: 1 << 30,
+        max: 1 << 20,
+    });
+    let first_bad = at;
+    fail_dials(&mut t, bad_frame, &mut at);
+    let snap = t.snapshot();
+    assert_eq!((snap.stats.strikes, snap.stats.bans), (3, 1));
+    assert_eq!(snap.banned, vec![peer().ip()]);
+    assert!(
+        at >= first_bad + config.ban_duration,
+        "no redial before the ban ends"
+    );
+    assert_eq!(
+        t.on_accept(addr(2, 6000), at - Duration::from_secs(1)),
+        Err(Reason::Banned)
+    );
+}
+
 /// With the outbound limit reached, a due dial waits without a deadline in
 /// the past (which would spin the driver), and goes out once a slot frees.
 #[test]
