@@ -7,10 +7,11 @@
 //! written against the [`Transport`] trait, so the
 //! same code runs on tokio TCP and inside turmoil's simulated network.
 //!
-//! The decisions themselves (wire format, ping state, tie-break, backoff,
-//! bans, hello checks, config validation) live in the crate `peerlink_core`,
-//! which has no async runtime; this crate is the async shell that feeds
-//! them, and re-exports them under the paths below.
+//! The decisions themselves (wire format, ping state, the peer table with
+//! its tie-break, backoff and bans, hello checks, config validation) live
+//! in the crate `peerlink_core`, which has no async runtime; this crate is
+//! the async shell that feeds them and carries out their actions, and
+//! re-exports them under the paths below.
 //!
 //! A node needs only the items at the crate root:
 //!
@@ -41,8 +42,9 @@
 //!   (re-exported from `peerlink_core`).
 //! - [`peer`]: `PeerConnection`, its handshake, the message loop; re-exports
 //!   the core's `PingState` and `check_hello`.
-//! - [`manager`]: `ConnectionManager`: admission, tie-break, redial;
-//!   re-exports the core's tie-break policies, backoff and `BanList`.
+//! - [`manager`]: `ConnectionManager`, the async shell over the core's
+//!   `PeerTable` (admission, tie-break, redial); re-exports the core's
+//!   tie-break policies, backoff, `BanList`, `PeerEvent` and `Snapshot`.
 //! - [`registry`]: `PeerConnectionRegistry`: send, broadcast, peer table.
 //! - [`config`]: `Config` with every default documented (re-exported).
 //! - [`error`]: typed errors, one enum per failing operation; the core's

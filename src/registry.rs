@@ -122,7 +122,7 @@ mod tests {
                 node_id: NodeId(u128::from(last)),
                 listen_port: 9000,
             },
-            established_at: Instant::now(),
+            established_at: Instant::now().into_std(),
         };
         let (handle, queue, _close) = ConnectionHandle::detached(info, 4);
         (handle, queue)

@@ -56,7 +56,7 @@ fn test_peer_connection_ping_pong() {
     sim.client("a", async move {
         let ctx = context(NODE_A, config.clone(), None);
         let mut a = dial(&SimTransport::default(), sim_addr("b"), &ctx, 1, 11).await?;
-        let established = a.handle.info().established_at;
+        let established = Instant::from_std(a.handle.info().established_at);
         let b = taps.accepted.recv().await.expect("b accepted");
         let b_id = b.handle.info().id;
 

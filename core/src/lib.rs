@@ -2,10 +2,12 @@
 //!
 //! Nothing in this crate reads a clock, opens a socket, spawns a task or
 //! draws OS entropy: time comes in as a `std::time::Instant` parameter and
-//! randomness from a seed or an RNG the caller passes. The async shell
-//! (crate `peerlink`) moves bytes and timers and feeds these types; it
-//! re-exports all of them under their old paths. The crate depends on no
-//! async runtime, so the compiler enforces the rule: core cannot reach tokio.
+//! randomness from a seed or an RNG the caller passes. Decisions that touch
+//! the world are returned as data (the peer table's `Action`s), never
+//! performed. The async shell (crate `peerlink`) moves bytes and timers,
+//! feeds these types and carries out their actions; it re-exports all of
+//! them under their old paths. The crate depends on no async runtime, so
+//! the compiler enforces the rule: core cannot reach tokio.
 //!
 //! # Layout
 //!
@@ -20,6 +22,12 @@
 //! - [`ping`]: `PingState`, the liveness of one connection.
 //! - [`close`]: `CloseCause`, why a connection ended, and the one rule
 //!   that decides misbehaviour strikes.
+//! - [`connection`]: `ConnectionInfo`, the facts about one established
+//!   connection.
+//! - [`table`]: `PeerTable`, every decision of the connection manager; it
+//!   takes events and `now` and returns [`Action`](table::Action)s.
+//! - [`event`]: `PeerEvent`, what the manager tells its owner.
+//! - [`snapshot`]: `Snapshot`, the peer table rendered in a stable order.
 //! - [`error`]: the typed errors of the core.
 
 #![warn(missing_docs)]
@@ -36,11 +44,16 @@ pub mod backoff;
 pub mod bans;
 pub mod close;
 pub mod config;
+pub mod connection;
 pub mod error;
+pub mod event;
 pub mod handshake;
 pub mod id;
 pub mod ping;
 pub mod policy;
+mod rng;
+pub mod snapshot;
+pub mod table;
 pub mod wire;
 
 pub use config::Config;

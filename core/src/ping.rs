@@ -12,14 +12,13 @@
 //! fed; the whole state is `Clone + Eq + Hash`, for a model checker to store.
 
 use std::collections::VecDeque;
-use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 
 use crate::config::Config;
 use crate::error::{PingTimeout, ProtocolViolation};
+use crate::rng::SeededRng;
 
 /// How many answered or expired nonces are remembered, and how many of the
 /// peer's ping nonces: enough to tell a late pong from a forged one.
@@ -58,7 +57,7 @@ pub struct PingState {
     stalled: Duration,
     consecutive_missed: u32,
     last_rtt: Option<Duration>,
-    rng: NonceRng,
+    rng: SeededRng,
 }
 
 impl PingState {
@@ -83,7 +82,7 @@ impl PingState {
             stalled: Duration::ZERO,
             consecutive_missed: 0,
             last_rtt: None,
-            rng: NonceRng(ChaCha8Rng::seed_from_u64(seed)),
+            rng: SeededRng::from_seed(seed),
         }
     }
 
@@ -232,23 +231,10 @@ impl PingState {
     }
 }
 
-/// The nonce RNG. `ChaCha8Rng` is `Clone + Eq` (equal when seed, stream and
-/// word position are) but not `Hash`; this hashes exactly what its `Eq`
-/// compares, so equal states hash alike.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct NonceRng(ChaCha8Rng);
-
-impl Hash for NonceRng {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.get_seed().hash(state);
-        self.0.get_stream().hash(state);
-        self.0.get_word_pos().hash(state);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::hash_map::DefaultHasher;
+    use std::hash::{Hash, Hasher};
 
     use super::*;
     use crate::test_epoch;

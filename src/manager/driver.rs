@@ -1,13 +1,17 @@
 //! The manager's async shell: one task that accepts, spawns dials and
-//! handshakes, starts connections, and feeds every outcome to the
+//! handshakes, starts connections, and feeds every outcome to the core's
 //! `PeerTable`. It moves bytes and timers only; every decision is the
-//! table's. Application messages never pass through it: each connection
-//! delivers its own to the owner's [`Events`](super::Events).
+//! table's. The table's actions are carried out in the order returned:
+//! closes and routes at once under the lock (`Core::apply`), then dials
+//! spawned and events emitted here. Application messages never pass
+//! through it: each connection delivers its own to the owner's
+//! [`Events`](super::Events).
 
 use std::future::pending;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use peerlink_core::table::Action;
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
@@ -15,8 +19,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::events::{EventSender, PeerEvent};
-use super::table::{Action, PeerTable};
-use crate::error::{ConnectError, HandshakeError};
+use super::state::{lock, Core};
+use crate::error::{CloseCause, ConnectError};
 use crate::id::{ConnectionId, PeerId};
 use crate::peer::{
     reject_link, ConnectionContext, ConnectionEvent, ConnectionEventKind, Outlet, PeerConnection,
@@ -30,16 +34,11 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 /// How long shutdown waits for connections to say goodbye and end.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
-/// Locks the table; a panic elsewhere does not make its data unusable.
-pub(crate) fn lock(table: &Mutex<PeerTable>) -> std::sync::MutexGuard<'_, PeerTable> {
-    table.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// The outcome of a dial or inbound handshake task.
 enum Handshaked<T: Transport> {
     Ok(Box<PeerConnection<T>>),
-    /// `None`: the transport failed before any handshake reason existed.
-    Failed(ConnectionId, Option<Reason>),
+    /// `None`: the TCP connect failed, no handshake started.
+    Failed(ConnectionId, Option<CloseCause>),
 }
 
 /// Everything the manager task owns.
@@ -47,7 +46,7 @@ pub(crate) struct Driver<T: Transport> {
     pub(crate) transport: T,
     pub(crate) listener: Option<T::Listener>,
     pub(crate) ctx: ConnectionContext,
-    pub(crate) table: Arc<Mutex<PeerTable>>,
+    pub(crate) core: Arc<Mutex<Core>>,
     pub(crate) events_out: EventSender,
     pub(crate) wake: Arc<Notify>,
     pub(crate) shutdown: CancellationToken,
@@ -66,10 +65,10 @@ impl<T: Transport> Driver<T> {
         let (shake_tx, mut shake_rx) = mpsc::channel(self.ctx.config.max_pending_handshakes);
         let tasks = TaskTracker::new();
         loop {
-            let deadline = lock(&self.table).next_deadline();
+            let deadline = lock(&self.core).table.next_deadline();
             let timer = async {
                 match deadline {
-                    Some(at) => tokio::time::sleep_until(at).await,
+                    Some(at) => tokio::time::sleep_until(Instant::from_std(at)).await,
                     None => pending().await,
                 }
             };
@@ -85,8 +84,12 @@ impl<T: Transport> Driver<T> {
                 // A finished handshake is registered before later events of
                 // other connections: a peer's goodbye on a duplicate must
                 // not be seen before the winner it refers to.
-                Some(done) = shake_rx.recv() => self.on_handshaked(done, &conn_tx, &tasks).await,
-                Some(event) = conn_rx.recv() => self.on_connection_event(event).await,
+                Some(done) = shake_rx.recv() => {
+                    self.on_handshaked(done, &conn_tx, &shake_tx, &tasks).await;
+                }
+                Some(event) = conn_rx.recv() => {
+                    self.on_connection_event(event, &shake_tx, &tasks).await;
+                }
                 accepted = accept => match accepted {
                     Ok(link) => self.on_accept(link, &shake_tx, &tasks),
                     Err(error) => {
@@ -97,11 +100,17 @@ impl<T: Transport> Driver<T> {
                 () = self.wake.notified() => {}
                 () = timer => {}
             }
-            let mut actions = Vec::new();
-            lock(&self.table).poll(Instant::now(), &mut actions);
-            self.execute(actions, &shake_tx, &tasks).await;
+            let later = {
+                let mut core = lock(&self.core);
+                let mut later = core.take_outbox();
+                let now = Instant::now().into_std();
+                later.extend(core.decide(|table, actions| table.poll(now, actions)));
+                later
+            };
+            self.execute(later, &shake_tx, &tasks).await;
         }
-        self.drain(conn_rx, shake_rx, &conn_tx, &tasks).await;
+        self.drain(conn_rx, shake_rx, &conn_tx, &shake_tx, &tasks)
+            .await;
         self.finished.cancel();
     }
 
@@ -111,22 +120,33 @@ impl<T: Transport> Driver<T> {
         mut conn_rx: mpsc::Receiver<ConnectionEvent>,
         mut shake_rx: mpsc::Receiver<Handshaked<T>>,
         conn_tx: &mpsc::Sender<ConnectionEvent>,
+        shake_tx: &mpsc::Sender<Handshaked<T>>,
         tasks: &TaskTracker,
     ) {
         self.listener = None;
         self.draining = true;
-        lock(&self.table).shutdown();
+        let later = {
+            let mut core = lock(&self.core);
+            let mut later = core.take_outbox();
+            later.extend(core.decide(|table, actions| table.shutdown(actions)));
+            later
+        };
+        self.execute(later, shake_tx, tasks).await;
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         tasks.close();
         loop {
-            let (live, idle) = (lock(&self.table).has_live(), tasks.is_empty());
+            let (live, idle) = (lock(&self.core).table.has_live(), tasks.is_empty());
             if !live && idle {
                 break;
             }
             tokio::select! {
                 biased;
-                Some(done) = shake_rx.recv() => self.on_handshaked(done, conn_tx, tasks).await,
-                Some(event) = conn_rx.recv() => self.on_connection_event(event).await,
+                Some(done) = shake_rx.recv() => {
+                    self.on_handshaked(done, conn_tx, shake_tx, tasks).await;
+                }
+                Some(event) = conn_rx.recv() => {
+                    self.on_connection_event(event, shake_tx, tasks).await;
+                }
                 () = tasks.wait(), if !live => break,
                 () = tokio::time::sleep_until(deadline) => {
                     tracing::warn!("shutdown grace elapsed with connections still open");
@@ -136,6 +156,8 @@ impl<T: Transport> Driver<T> {
         }
     }
 
+    /// Carries out the asynchronous actions, in order: spawns the dials,
+    /// emits the events.
     async fn execute(
         &mut self,
         actions: Vec<Action>,
@@ -156,15 +178,19 @@ impl<T: Transport> Driver<T> {
                                 Ok(conn) => Handshaked::Ok(Box::new(conn)),
                                 Err(error) => {
                                     tracing::debug!(%peer, conn_id = %id, %error, "dial failed");
-                                    Handshaked::Failed(id, dial_failure_reason(&error))
+                                    Handshaked::Failed(id, dial_failure_cause(&error))
                                 }
                             },
-                            () = stop.cancelled() => Handshaked::Failed(id, Some(Reason::Shutdown)),
+                            () = stop.cancelled() => {
+                                Handshaked::Failed(id, Some(CloseCause::Local(Reason::Shutdown)))
+                            }
                         };
                         let _ = done.send(outcome).await;
                     }));
                 }
                 Action::Emit(event) => self.emit(event).await,
+                // Carried out by `Core::apply` before the actions got here.
+                Action::Close { .. } | Action::Route { .. } | Action::Unroute { .. } => {}
             }
         }
     }
@@ -176,7 +202,9 @@ impl<T: Transport> Driver<T> {
         tasks: &TaskTracker,
     ) {
         let remote = link.remote_addr;
-        let admitted = lock(&self.table).on_accept(remote, Instant::now());
+        let admitted = lock(&self.core)
+            .table
+            .on_accept(remote, Instant::now().into_std());
         let id = match admitted {
             Ok(id) => id,
             Err(reason) => {
@@ -187,20 +215,22 @@ impl<T: Transport> Driver<T> {
                 return;
             }
         };
-        let (table, ctx, rng) = (self.table.clone(), self.ctx.clone(), self.rng_for(id));
+        let (core, ctx, rng) = (self.core.clone(), self.ctx.clone(), self.rng_for(id));
         let (done, stop) = (shake_tx.clone(), self.shutdown.clone());
         tasks.spawn(tracing::Instrument::in_current_span(async move {
-            let admit = |_: &crate::wire::Hello| lock(&table).admit(id);
+            let admit = |_: &crate::wire::Hello| lock(&core).table.admit(id);
             let shake = PeerConnection::<T>::new_inbound(link, &ctx, id, rng, admit);
             let outcome = tokio::select! {
                 result = shake => match result {
                     Ok(conn) => Handshaked::Ok(Box::new(conn)),
                     Err(error) => {
                         tracing::debug!(%remote, conn_id = %id, %error, "inbound handshake failed");
-                        Handshaked::Failed(id, Some(error.reason()))
+                        Handshaked::Failed(id, Some(error.cause()))
                     }
                 },
-                () = stop.cancelled() => Handshaked::Failed(id, Some(Reason::Shutdown)),
+                () = stop.cancelled() => {
+                    Handshaked::Failed(id, Some(CloseCause::Local(Reason::Shutdown)))
+                }
             };
             let _ = done.send(outcome).await;
         }));
@@ -210,69 +240,73 @@ impl<T: Transport> Driver<T> {
         &mut self,
         done: Handshaked<T>,
         conn_tx: &mpsc::Sender<ConnectionEvent>,
+        shake_tx: &mpsc::Sender<Handshaked<T>>,
         tasks: &TaskTracker,
     ) {
-        let mut actions = Vec::new();
+        let now = Instant::now().into_std();
         match done {
             Handshaked::Ok(conn) => {
-                let id = conn.info().id;
                 let (handle, ready) = conn.prepare();
-                lock(&self.table).on_established(handle, &mut actions);
+                let info = handle.info().clone();
+                let id = info.id;
+                let later = {
+                    let mut core = lock(&self.core);
+                    core.insert_handle(handle);
+                    core.decide(|table, actions| table.on_established(info, now, actions))
+                };
                 // Announced now: the owner hears `Connected` before the
                 // connection runs, so before any of its messages.
-                let deliver = actions.iter().any(|a| {
+                let deliver = later.iter().any(|a| {
                     matches!(a, Action::Emit(PeerEvent::Connected { conn_id, .. }) if *conn_id == id)
                 });
-                for action in actions {
-                    if let Action::Emit(event) = action {
-                        self.emit(event).await;
-                    }
-                }
+                self.execute(later, shake_tx, tasks).await;
                 tasks.spawn(ready.run(Outlet::Managed {
                     owner: self.events_out.clone(),
                     manager: conn_tx.clone(),
                     deliver,
                 }));
-                return;
             }
-            Handshaked::Failed(id, reason) => {
-                lock(&self.table).on_handshake_failed(id, reason, Instant::now(), &mut actions);
-            }
-        }
-        for action in actions {
-            if let Action::Emit(event) = action {
-                self.emit(event).await;
+            Handshaked::Failed(id, cause) => {
+                let later = lock(&self.core).decide(|table, actions| {
+                    table.on_handshake_failed(id, cause, now, actions);
+                });
+                self.execute(later, shake_tx, tasks).await;
             }
         }
     }
 
-    async fn on_connection_event(&mut self, event: ConnectionEvent) {
+    async fn on_connection_event(
+        &mut self,
+        event: ConnectionEvent,
+        shake_tx: &mpsc::Sender<Handshaked<T>>,
+        tasks: &TaskTracker,
+    ) {
         let ConnectionEvent { id, peer, kind } = event;
-        let out = match kind {
-            ConnectionEventKind::Message(bytes) => vec![PeerEvent::Message {
-                peer,
-                conn_id: id,
-                bytes,
-            }],
-            ConnectionEventKind::Rtt(rtt) => match lock(&self.table).on_rtt(id, rtt) {
-                Some(peer) => vec![PeerEvent::Rtt { peer, rtt }],
-                None => vec![],
-            },
+        match kind {
+            ConnectionEventKind::Message(bytes) => {
+                let message = PeerEvent::Message {
+                    peer,
+                    conn_id: id,
+                    bytes,
+                };
+                self.emit(message).await;
+            }
+            ConnectionEventKind::Rtt(rtt) => {
+                let known = lock(&self.core).table.on_rtt(id, rtt);
+                if let Some(peer) = known {
+                    self.emit(PeerEvent::Rtt { peer, rtt }).await;
+                }
+            }
             ConnectionEventKind::Closed(error) => {
                 tracing::debug!(%peer, conn_id = %id, reason = %error.reason(), "closed");
-                let mut actions = Vec::new();
-                lock(&self.table).on_closed(id, &error, Instant::now(), &mut actions);
-                actions
-                    .into_iter()
-                    .filter_map(|a| match a {
-                        Action::Emit(e) => Some(e),
-                        Action::Dial { .. } => None,
-                    })
-                    .collect()
+                let (cause, now) = (error.cause(), Instant::now().into_std());
+                let later = {
+                    let mut core = lock(&self.core);
+                    core.remove_handle(id);
+                    core.decide(|table, actions| table.on_closed(id, &cause, now, actions))
+                };
+                self.execute(later, shake_tx, tasks).await;
             }
-        };
-        for event in out {
-            self.emit(event).await;
         }
     }
 
@@ -298,11 +332,11 @@ impl<T: Transport> Driver<T> {
     }
 }
 
-/// The reason a failed dial is recorded under.
-fn dial_failure_reason(error: &ConnectError) -> Option<Reason> {
+/// What the table makes of a failed dial: `None` when the TCP connect
+/// itself failed and no handshake started.
+fn dial_failure_cause(error: &ConnectError) -> Option<CloseCause> {
     match error {
-        ConnectError::Handshake(HandshakeError::Rejected(r)) => Some(*r),
-        ConnectError::Handshake(e) => Some(e.reason()),
-        _ => None,
+        ConnectError::Timeout | ConnectError::Io(_) => None,
+        ConnectError::Handshake(e) => Some(e.cause()),
     }
 }

@@ -1,60 +1,13 @@
-//! `PeerEvent`: what the manager tells its owner, and `Events`, the
-//! bounded queue it arrives on: the manager task and every connection task
-//! write to it directly, so messages never wait on the manager's task.
+//! `Events`, the bounded queue the owner receives `PeerEvent`s on: the
+//! manager task and every connection task write to it directly, so
+//! messages never wait on the manager's task. `PeerEvent` itself is plain
+//! data of the core (`peerlink_core::event`), re-exported here.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use bytes::Bytes;
 use tokio::sync::{mpsc, Semaphore, TryAcquireError};
 
-use crate::id::{ConnectionDirection, ConnectionId, NodeId, PeerId};
-use crate::wire::Reason;
-
-/// An event from the connection manager, in the order it happened.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum PeerEvent {
-    /// `conn_id` became the peer's active connection. A `Connected` for a
-    /// peer that is already connected means its active connection was
-    /// replaced (a duplicate was resolved in favour of the new one, or the
-    /// peer restarted); the peer stayed reachable throughout.
-    Connected {
-        /// The peer.
-        peer: PeerId,
-        /// Its now-active connection.
-        conn_id: ConnectionId,
-        /// Who dialled that connection.
-        direction: ConnectionDirection,
-        /// The node id the peer announced.
-        node_id: NodeId,
-    },
-    /// The peer has no connection left; `conn_id` was the last.
-    Disconnected {
-        /// The peer.
-        peer: PeerId,
-        /// The connection that ended.
-        conn_id: ConnectionId,
-        /// Why it ended.
-        reason: Reason,
-    },
-    /// An application payload from the peer.
-    Message {
-        /// The peer.
-        peer: PeerId,
-        /// The connection it arrived on.
-        conn_id: ConnectionId,
-        /// The payload.
-        bytes: Bytes,
-    },
-    /// A round-trip time measured by ping/pong on the peer's connection.
-    Rtt {
-        /// The peer.
-        peer: PeerId,
-        /// Send-to-receive time of one ping.
-        rtt: Duration,
-    },
-}
+pub use peerlink_core::event::PeerEvent;
 
 /// A batch of events in the owner's queue, and the bytes of the event
 /// budget it holds until the owner takes it.

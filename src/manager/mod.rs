@@ -3,20 +3,23 @@
 //! connections to one peer are resolved by a tie-break both ends compute
 //! alike; configured peers are redialled with backoff, one dial at a time.
 //!
-//! `table` holds the decisions (synchronous, takes `now`), `driver` the one
-//! async task that carries them out, `events` and `snapshot` what the owner
-//! sees. The tie-break rules, the redial delays and the ban list are pure
-//! types of `peerlink_core` (`policy`, `backoff`, `bans`), re-exported here.
+//! The decisions are the core's `PeerTable` (`peerlink_core::table`:
+//! synchronous, takes `now`, returns actions). This module is the shell:
+//! `state` holds the table beside the connection handles and carries out
+//! its closes and routes, `driver` is the one async task that feeds it and
+//! spawns dials and emits events, `events` is the owner's queue. The
+//! tie-break rules, the redial delays, the ban list, `PeerEvent` and the
+//! `Snapshot` types are pure types of `peerlink_core`, re-exported here.
 
 mod driver;
 mod events;
-mod snapshot;
-mod table;
+mod state;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use peerlink_core::table::PeerTable;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::Notify;
@@ -30,7 +33,9 @@ pub use peerlink_core::bans::BanList;
 pub use peerlink_core::policy::{
     admits_inbound, may_dial, resolve, ConnectionView, Resolution, TieBreakPolicy,
 };
-pub use snapshot::{ConnectionRow, ManagerStats, PeerCounters, PeerRow, PeerState, Snapshot};
+pub use peerlink_core::snapshot::{
+    ConnectionRow, ManagerStats, PeerCounters, PeerRow, PeerState, Snapshot,
+};
 
 use crate::config::Config;
 use crate::error::{ConfigError, SendError};
@@ -39,9 +44,9 @@ use crate::peer::ConnectionContext;
 use crate::registry::{BroadcastReport, PeerConnectionRegistry};
 use crate::transport::{Listener, Transport};
 use crate::wire::{Hello, PROTOCOL_VERSION};
-use driver::{lock, Driver};
+use driver::Driver;
 use events::event_queue;
-use table::PeerTable;
+use state::{lock, Core};
 
 /// How to start a manager, beyond its [`Config`].
 #[derive(Clone, Debug, Default)]
@@ -107,7 +112,7 @@ pub enum StartError {
 /// ```
 #[derive(Clone, Debug)]
 pub struct ConnectionManager {
-    table: Arc<Mutex<PeerTable>>,
+    core: Arc<Mutex<Core>>,
     registry: PeerConnectionRegistry,
     wake: Arc<Notify>,
     shutdown: CancellationToken,
@@ -163,20 +168,19 @@ impl ConnectionManager {
         let node_id = NodeId::random(&mut rng);
         let mut conn_seed = [0u8; 32];
         rng.fill_bytes(&mut conn_seed);
-        let table_rng = ChaCha8Rng::seed_from_u64(rng.next_u64());
+        let table_seed = rng.next_u64();
         let registry = PeerConnectionRegistry::default();
         let own_ip = options.local_ip.or(listen_addr.map(|a| a.ip()));
-        let mut table =
-            PeerTable::new(config.clone(), node_id, own_ip, table_rng, registry.clone());
-        let now = Instant::now();
+        let mut table = PeerTable::new(config.clone(), node_id, own_ip, table_seed);
+        let now = Instant::now().into_std();
         for peer in &options.peers {
             table.add_peer(*peer, now);
         }
-        let table = Arc::new(Mutex::new(table));
+        let core = Arc::new(Mutex::new(Core::new(table, registry.clone())));
         let (events_out, events) = event_queue(config.event_queue_len, config.event_queue_bytes);
         let shutdown = CancellationToken::new();
         let manager = ConnectionManager {
-            table: table.clone(),
+            core: core.clone(),
             registry,
             wake: Arc::new(Notify::new()),
             shutdown: shutdown.clone(),
@@ -199,7 +203,7 @@ impl ConnectionManager {
                 local,
                 local_ip: options.local_ip,
             },
-            table,
+            core,
             events_out,
             wake: manager.wake.clone(),
             shutdown: manager.shutdown.clone(),
@@ -225,14 +229,25 @@ impl ConnectionManager {
     /// Keeps `addr` connected from now on: dialled at once (unless already
     /// connected), redialled with backoff after failures.
     pub fn add_peer(&self, addr: SocketAddr) {
-        lock(&self.table).add_peer(addr, Instant::now());
+        lock(&self.core)
+            .table
+            .add_peer(addr, Instant::now().into_std());
         self.wake.notify_one();
     }
 
     /// Stops keeping `peer` connected and closes its connections with
     /// `Goodbye(shutdown)`. Returns whether the peer was known.
     pub fn disconnect(&self, peer: PeerId) -> bool {
-        lock(&self.table).disconnect(peer)
+        let mut known = false;
+        let deferred = {
+            let mut core = lock(&self.core);
+            let later = core.decide(|table, actions| known = table.disconnect(peer, actions));
+            core.defer(later)
+        };
+        if deferred {
+            self.wake.notify_one();
+        }
+        known
     }
 
     /// Queues `payload` for `peer` on its active connection.
@@ -269,7 +284,7 @@ impl ConnectionManager {
     /// The peer table now, one row per peer IP in a stable order.
     /// Synchronous, so a simulator can read it between steps.
     pub fn snapshot(&self) -> Snapshot {
-        lock(&self.table).snapshot()
+        lock(&self.core).table.snapshot()
     }
 
     /// Closes every connection with `Goodbye(shutdown)`, stops accepting and

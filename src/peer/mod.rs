@@ -42,6 +42,7 @@ use crate::transport::{Link, Transport};
 use crate::wire::{Hello, Message, Reason};
 use queue::Refused;
 
+pub use peerlink_core::connection::ConnectionInfo;
 pub use peerlink_core::handshake::{check_hello, MAX_HANDSHAKE_FRAME};
 pub use peerlink_core::ping::{PingState, PongOutcome};
 #[cfg(test)]
@@ -58,25 +59,6 @@ pub struct ConnectionContext {
     pub local: Hello,
     /// Source IP for outbound connections (several nodes on one machine).
     pub local_ip: Option<IpAddr>,
-}
-
-/// Facts about one established connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConnectionInfo {
-    /// This connection's id (its generation).
-    pub id: ConnectionId,
-    /// The peer's identity (its IP).
-    pub peer: PeerId,
-    /// Who dialled.
-    pub direction: ConnectionDirection,
-    /// Our socket address.
-    pub local_addr: SocketAddr,
-    /// The peer's socket address.
-    pub remote_addr: SocketAddr,
-    /// The peer's hello (node id, listen port).
-    pub remote: Hello,
-    /// When the handshake completed (virtual time under simulation).
-    pub established_at: Instant,
 }
 
 /// Something a running connection reports to its owner.
@@ -221,7 +203,7 @@ impl<T: Transport> PeerConnection<T> {
                 local_addr,
                 remote_addr,
                 remote,
-                established_at: Instant::now(),
+                established_at: Instant::now().into_std(),
             },
             reader,
             writer,

@@ -1,5 +1,8 @@
 //! `Snapshot`: the peer table in a stable order, for tests, insta snapshots,
-//! metrics and admin endpoints. Nothing in it depends on wall time.
+//! metrics and admin endpoints. Plain data rendered by
+//! [`PeerTable::snapshot`](crate::table::PeerTable::snapshot); nothing in
+//! it depends on wall time. The shell re-exports it as
+//! `peerlink::manager::Snapshot` (and the row and counter types beside it).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -37,7 +40,7 @@ impl fmt::Display for PeerState {
 }
 
 /// Per-peer counters, kept while the row exists.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct PeerCounters {
     /// Dials started.
     pub dials: u64,
@@ -55,7 +58,7 @@ pub struct PeerCounters {
 }
 
 /// Counters over the whole manager.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ManagerStats {
     /// Handshakes completed.
     pub handshakes_ok: u64,
@@ -84,7 +87,7 @@ impl ManagerStats {
 }
 
 /// One established connection in a row.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ConnectionRow {
     /// Connection id (its generation).
     pub id: ConnectionId,
@@ -101,7 +104,7 @@ pub struct ConnectionRow {
 }
 
 /// One peer's row.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PeerRow {
     /// The peer.
     pub peer: PeerId,
@@ -123,7 +126,7 @@ pub struct PeerRow {
 }
 
 /// A node's peer table at one instant, rows in peer order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Snapshot {
     /// This node's id.
     pub node_id: NodeId,
