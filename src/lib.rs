@@ -45,6 +45,9 @@
 //! - [`manager`]: `ConnectionManager`, the async shell over the core's
 //!   `PeerTable` (admission, tie-break, redial); re-exports the core's
 //!   tie-break policies, backoff, `BanList`, `PeerEvent` and `Snapshot`.
+//! - `events` (private): `Events`, the owner's bounded queue, which the
+//!   manager task and every connection task write to; re-exported by
+//!   [`manager`] and at the root.
 //! - [`registry`]: `PeerConnectionRegistry`: send, broadcast, peer table.
 //! - [`config`]: `Config` with every default documented (re-exported).
 //! - [`error`]: typed errors, one enum per failing operation; the core's
@@ -55,6 +58,7 @@
 #![warn(missing_docs)]
 
 pub mod error;
+mod events;
 pub mod manager;
 pub mod peer;
 pub mod registry;

@@ -18,9 +18,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::events::{EventSender, PeerEvent};
 use super::state::{lock, Core};
 use crate::error::{CloseCause, ConnectError};
+use crate::events::{EventSender, PeerEvent};
 use crate::id::{ConnectionId, PeerId};
 use crate::peer::{
     reject_link, ConnectionContext, ConnectionEvent, ConnectionEventKind, Outlet, PeerConnection,

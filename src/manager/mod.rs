@@ -7,12 +7,11 @@
 //! synchronous, takes `now`, returns actions). This module is the shell:
 //! `state` holds the table beside the connection handles and carries out
 //! its closes and routes, `driver` is the one async task that feeds it and
-//! spawns dials and emits events, `events` is the owner's queue. The
+//! spawns dials and emits events onto the owner's queue (`crate::events`). The
 //! tie-break rules, the redial delays, the ban list, `PeerEvent` and the
 //! `Snapshot` types are pure types of `peerlink_core`, re-exported here.
 
 mod driver;
-mod events;
 mod state;
 
 use std::net::{IpAddr, SocketAddr};
@@ -26,8 +25,7 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub(crate) use events::EventSender;
-pub use events::{Events, PeerEvent, TryRecvError};
+pub use crate::events::{Events, PeerEvent, TryRecvError};
 pub use peerlink_core::backoff::backoff_delay;
 pub use peerlink_core::bans::BanList;
 pub use peerlink_core::policy::{
@@ -39,13 +37,13 @@ pub use peerlink_core::snapshot::{
 
 use crate::config::Config;
 use crate::error::{ConfigError, SendError};
+use crate::events::event_queue;
 use crate::id::{NodeId, PeerId};
 use crate::peer::ConnectionContext;
 use crate::registry::{BroadcastReport, PeerConnectionRegistry};
 use crate::transport::{Listener, Transport};
 use crate::wire::{Hello, PROTOCOL_VERSION};
 use driver::Driver;
-use events::event_queue;
 use state::{lock, Core};
 
 /// How to start a manager, beyond its [`Config`].

@@ -36,8 +36,8 @@ use tracing::Instrument;
 
 use crate::config::Config;
 use crate::error::{ConnectError, ConnectionError, HandshakeError, SendError};
+use crate::events::EventSender;
 use crate::id::{ConnectionDirection, ConnectionId, PeerId};
-use crate::manager::EventSender;
 use crate::transport::{Link, Transport};
 use crate::wire::{Hello, Message, Reason};
 use queue::Refused;

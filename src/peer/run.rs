@@ -22,7 +22,7 @@ use super::handshake::CLOSE_WRITE_TIMEOUT;
 use super::queue::{Batch, Next, Refused, SendQueue};
 use super::{ConnectionEvent, ConnectionEventKind, ConnectionInfo, Outlet, PeerConnection};
 use crate::error::{ConnectionError, ProtocolViolation};
-use crate::manager::PeerEvent;
+use crate::events::PeerEvent;
 use crate::transport::Transport;
 use crate::wire::{decode_frame, Message, MessageType, Reason};
 
