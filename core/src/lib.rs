@@ -20,6 +20,9 @@
 //! - [`ping`]: `PingState`, the liveness of one connection.
 //! - [`close`]: `CloseCause`, why a connection ended, and the one rule
 //!   that decides misbehaviour strikes.
+//! - [`session`]: `Session`, every decision about one connection
+//!   (handshake, message meaning, liveness, close policy) as a state
+//!   machine the shell feeds with bytes, timers and `now`.
 //! - [`error`]: the typed errors of the core.
 
 #![warn(missing_docs)]
@@ -41,6 +44,7 @@ pub mod handshake;
 pub mod id;
 pub mod ping;
 pub mod policy;
+pub mod session;
 pub mod wire;
 
 pub use config::Config;
