@@ -1,7 +1,11 @@
 //! Typed errors, one enum per failing operation. Each variant says what went
 //! wrong in words a node operator can act on. The errors of the pure core
-//! (framing, decoding, configuration, the ping verdict, protocol rules) are defined in `peerlink_core::error` and re-exported
-//! here, so every error has one path: `peerlink::error`.
+//! (framing, decoding, configuration, the ping verdict, protocol rules) are
+//! defined in `peerlink_core::error` and re-exported here, so every error
+//! has one path: `peerlink::error`. The core's `Session` says why a
+//! connection ended as a `CloseCause`; `HandshakeError` and
+//! `ConnectionError` map it (with the `io::Error` only the shell sees)
+//! onto these public types, and back with `cause()`.
 
 use std::io;
 
@@ -59,6 +63,25 @@ impl HandshakeError {
     /// The reason code this failure is reported under.
     pub fn reason(&self) -> Reason {
         self.cause().reason()
+    }
+
+    /// The failure of a handshake whose session closed with `cause`; `io`
+    /// is the I/O error the shell saw, if the stream failed rather than
+    /// ended. The inverse of [`HandshakeError::cause`].
+    pub(crate) fn from_cause(cause: CloseCause, io: Option<io::Error>) -> Self {
+        match cause {
+            CloseCause::Lost => io.map_or(HandshakeError::Closed, HandshakeError::Io),
+            CloseCause::HandshakeTimeout => HandshakeError::Timeout,
+            CloseCause::Frame(e) => HandshakeError::Frame(e),
+            CloseCause::Decode(e) => HandshakeError::Decode(e),
+            CloseCause::Unexpected(t) => HandshakeError::Unexpected(t),
+            CloseCause::Remote(r) => HandshakeError::Rejected(r),
+            CloseCause::Refused(r) => HandshakeError::Refused(r),
+            // A session ends its handshake only as above (the shell asks
+            // for no local close and queues nothing before it completes);
+            // anything else is reported as our refusal, with its reason.
+            other => HandshakeError::Refused(other.reason()),
+        }
     }
 }
 
@@ -144,6 +167,28 @@ impl ConnectionError {
     /// cause): [`CloseCause::is_misbehaviour`], the one rule.
     pub fn is_misbehaviour(&self) -> bool {
         self.cause().is_misbehaviour()
+    }
+
+    /// The end of an established connection whose session closed with
+    /// `cause`; `io` is the I/O error the shell saw, if the stream failed
+    /// rather than ended. The inverse of [`ConnectionError::cause`].
+    pub(crate) fn from_cause(cause: CloseCause, io: Option<io::Error>) -> Self {
+        match cause {
+            CloseCause::Remote(r) => ConnectionError::RemoteClosed(r),
+            CloseCause::Local(r) => ConnectionError::LocalClosed(r),
+            CloseCause::Lost => io.map_or(ConnectionError::Eof, ConnectionError::Io),
+            CloseCause::Frame(e) => ConnectionError::Frame(e),
+            CloseCause::Decode(e) => ConnectionError::Decode(e),
+            CloseCause::Violation(v) => ConnectionError::Violation(v),
+            CloseCause::PingTimeout { missed } => ConnectionError::PingTimeout { missed },
+            CloseCause::SlowReader => ConnectionError::SlowReader,
+            CloseCause::Unexpected(t) => {
+                ConnectionError::Violation(ProtocolViolation::HandshakeAfterEstablished(t))
+            }
+            // Handshake outcomes never end an established session; report
+            // anything else as our close, with its reason.
+            other => ConnectionError::LocalClosed(other.reason()),
+        }
     }
 }
 

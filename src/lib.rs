@@ -7,11 +7,12 @@
 //! written against the [`Transport`] trait, so the
 //! same code runs on tokio TCP and inside turmoil's simulated network.
 //!
-//! The decisions themselves (wire format, ping state, the peer table with
-//! its tie-break, backoff and bans, hello checks, config validation) live
-//! in the crate `peerlink_core`, which has no async runtime; this crate is
-//! the async shell that feeds them and carries out their actions, and
-//! re-exports them under the paths below.
+//! The decisions themselves (wire format; each connection's `Session`:
+//! handshake, message meaning, ping state and close policy; the peer table
+//! with its tie-break, backoff and bans; hello checks, config validation)
+//! live in the crate `peerlink_core`, which has no async runtime; this
+//! crate is the async shell that feeds them and carries out their actions,
+//! and re-exports them under the paths below.
 //!
 //! A node needs only the items at the crate root:
 //!
@@ -40,8 +41,9 @@
 //!   `SimTransport` (turmoil, feature `turmoil`).
 //! - [`wire`]: frames and messages, bytes in and typed messages out
 //!   (re-exported from `peerlink_core`).
-//! - [`peer`]: `PeerConnection`, its handshake, the message loop; re-exports
-//!   the core's `PingState` and `check_hello`.
+//! - [`peer`]: `PeerConnection`, the handshake's and the message loop's
+//!   I/O around the core's `Session`; re-exports the core's `PingState` and
+//!   `check_hello`.
 //! - [`manager`]: `ConnectionManager`, the async shell over the core's
 //!   `PeerTable` (admission, tie-break, redial); re-exports the core's
 //!   tie-break policies, backoff, `BanList`, `PeerEvent` and `Snapshot`.

@@ -1,7 +1,7 @@
 //! The handshake's decisions, without the socket: how large a frame an
 //! unauthenticated peer may make us buffer, and whether a remote hello may
 //! proceed to admission. The exchange itself (who writes and reads which
-//! message, timeouts) is the shell's `peerlink::peer` handshake.
+//! message, timeouts, replies) is the [`Session`](crate::session::Session)'s.
 
 use crate::wire::{Hello, Reason};
 

@@ -28,6 +28,9 @@
 //!   takes events and `now` and returns [`Action`](table::Action)s.
 //! - [`event`]: `PeerEvent`, what the manager tells its owner.
 //! - [`snapshot`]: `Snapshot`, the peer table rendered in a stable order.
+//! - [`session`]: `Session`, every decision about one connection
+//!   (handshake, message meaning, liveness, close policy) as a state
+//!   machine the shell feeds with bytes, timers and `now`.
 //! - [`error`]: the typed errors of the core.
 
 #![warn(missing_docs)]
@@ -52,6 +55,7 @@ pub mod id;
 pub mod ping;
 pub mod policy;
 mod rng;
+pub mod session;
 pub mod snapshot;
 pub mod table;
 pub mod wire;

@@ -1,6 +1,6 @@
 //! `PingState`: liveness of one connection, with no I/O and no clock of its
-//! own. The message loop feeds it `now` and the pongs it reads; it answers
-//! with pings to send, round-trip times, and the verdict "dead".
+//! own. The connection's `Session` feeds it `now` and the pongs it reads;
+//! it answers with pings to send, round-trip times, and the verdict "dead".
 //!
 //! A ping is counted missed exactly when its pong timeout passes, and removed
 //! from the pending table at that same moment: the pruning window *is* the

@@ -1,120 +1,132 @@
-//! The handshake, both directions: the dialer sends `Hello` and awaits
-//! `HelloAccept` or `HelloReject`; the acceptor reads `Hello`, validates it,
-//! asks its owner to admit the peer, and answers. Validation is a pure
-//! function of the core ([`check_hello`]) so it is tested without sockets.
+//! The handshake's I/O, both directions. Every decision (what each side
+//! sends, who is refused with which reason, what a timeout says, whether a
+//! failure gets a reply) is the core's [`Session`]; this drives it: writes
+//! its transmits, reads into the buffer and feeds it, asks the owner to
+//! admit a valid hello, wakes it at its deadline, and carries out its
+//! close (the final frame written best-effort within
+//! [`CLOSE_WRITE_TIMEOUT`], or the stream simply dropped).
 
-use std::time::Duration;
+use std::io;
 
 use bytes::BytesMut;
-use peerlink_core::handshake::{check_hello, MAX_HANDSHAKE_FRAME};
+use peerlink_core::session::{Close, Session, SessionEvent, CLOSE_WRITE_TIMEOUT};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
 
-use crate::error::{DecodeError, HandshakeError};
-use crate::wire::{decode_frame, Hello, Message, Reason};
+use crate::error::HandshakeError;
+use crate::wire::{Hello, Reason};
 
-/// How long a best-effort closing frame (reject, goodbye) may take to write
-/// before the connection is dropped anyway; a peer that does not read must
-/// not hold a task.
-pub(crate) const CLOSE_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Reads the next whole message, keeping any bytes that follow it in `buf`
-/// for the message loop.
-pub(crate) async fn read_message<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    buf: &mut BytesMut,
-    max_frame_len: u32,
-) -> Result<Message, HandshakeError> {
-    let cap = max_frame_len.min(MAX_HANDSHAKE_FRAME);
-    loop {
-        if let Some(body) = decode_frame(buf, cap)? {
-            return Ok(Message::decode(body)?);
-        }
-        if reader.read_buf(buf).await? == 0 {
-            return Err(HandshakeError::Closed);
-        }
-    }
+/// The current instant as the core takes it (tokio's clock, virtual under
+/// turmoil and paused clocks).
+pub(crate) fn now() -> std::time::Instant {
+    Instant::now().into_std()
 }
 
-/// Writes one message and flushes.
-pub(crate) async fn write_message<W: AsyncWrite + Unpin>(
-    writer: &mut W,
-    msg: &Message,
-) -> std::io::Result<()> {
-    writer.write_all(&msg.to_frame()).await?;
+/// Writes one frame and flushes.
+async fn write_frame<W: AsyncWrite + Unpin>(writer: &mut W, frame: &[u8]) -> io::Result<()> {
+    writer.write_all(frame).await?;
     writer.flush().await
 }
 
-/// Writes a closing message without waiting long for it.
-pub(crate) async fn write_close<W: AsyncWrite + Unpin>(writer: &mut W, msg: Message) {
+/// Writes a closing frame and shuts the write side down, without waiting
+/// long for it.
+pub(crate) async fn write_close<W: AsyncWrite + Unpin>(writer: &mut W, frame: &[u8]) {
     let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, async {
-        write_message(writer, &msg).await?;
+        write_frame(writer, frame).await?;
         writer.shutdown().await
     })
     .await;
 }
 
-/// Dialer side, after TCP connect: sends our hello, returns the acceptor's.
-pub(crate) async fn dial<R, W>(
+/// Runs `session`'s handshake on a fresh stream until it is established
+/// (the peer's hello) or closed (the failure, after its final frame if it
+/// has one). `admit` sees a valid remote hello (acceptor only) and may
+/// refuse it with a reason. Bytes read past the handshake stay in `buf`.
+pub(crate) async fn run<R, W>(
     reader: &mut R,
     writer: &mut W,
     buf: &mut BytesMut,
-    local: &Hello,
-    max_frame_len: u32,
-) -> Result<Hello, HandshakeError>
-where
-    R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
-{
-    write_message(writer, &Message::Hello(*local)).await?;
-    match read_message(reader, buf, max_frame_len).await? {
-        Message::HelloAccept(remote) => {
-            if let Err(reason) = check_hello(local, &remote) {
-                write_close(writer, Message::Goodbye(reason)).await;
-                return Err(HandshakeError::Refused(reason));
-            }
-            Ok(remote)
-        }
-        Message::HelloReject(reason) => Err(HandshakeError::Rejected(reason)),
-        other => {
-            write_close(writer, Message::Goodbye(Reason::ProtocolViolation)).await;
-            Err(HandshakeError::Unexpected(other.message_type()))
-        }
-    }
-}
-
-/// Acceptor side: reads the dialer's hello, validates it, asks `admit`, and
-/// answers with our hello or a reject carrying the reason.
-pub(crate) async fn accept<R, W>(
-    reader: &mut R,
-    writer: &mut W,
-    buf: &mut BytesMut,
-    local: &Hello,
-    max_frame_len: u32,
+    session: &mut Session,
     admit: impl FnOnce(&Hello) -> Result<(), Reason>,
 ) -> Result<Hello, HandshakeError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
 {
-    let remote = match read_message(reader, buf, max_frame_len).await {
-        Ok(Message::Hello(remote)) => remote,
-        Ok(other) => {
-            let reason = Reason::ProtocolViolation;
-            write_close(writer, Message::HelloReject(reason)).await;
-            return Err(HandshakeError::Unexpected(other.message_type()));
-        }
-        // Not our protocol at all: nothing useful to say to it.
-        Err(e @ HandshakeError::Decode(DecodeError::BadMagic(_))) => return Err(e),
-        Err(e @ (HandshakeError::Io(_) | HandshakeError::Closed)) => return Err(e),
-        Err(e) => {
-            write_close(writer, Message::HelloReject(e.reason())).await;
-            return Err(e);
+    let mut admit = Some(admit);
+    let mut io_error = None;
+    let close = loop {
+        let deadline = session.poll_timeout().map(Instant::from_std);
+        let step = tokio::select! {
+            biased;
+            outcome = exchange(reader, writer, buf, session, &mut admit, &mut io_error) => {
+                Some(outcome)
+            }
+            () = sleep_until(deadline) => None,
+        };
+        match step {
+            Some(Ok(remote)) => return Ok(remote),
+            Some(Err(close)) => break close,
+            // The exchange is dropped mid-step, as a timeout drops a future.
+            None => session.handle_timeout(now()),
         }
     };
-    if let Err(reason) = check_hello(local, &remote).and_then(|()| admit(&remote)) {
-        write_close(writer, Message::HelloReject(reason)).await;
-        return Err(HandshakeError::Refused(reason));
+    // Only a final frame is written; a flush has nothing queued here.
+    if let Some(frame) = close.final_frame() {
+        write_close(writer, frame).await;
     }
-    write_message(writer, &Message::HelloAccept(*local)).await?;
-    Ok(remote)
+    Err(HandshakeError::from_cause(close.cause, io_error))
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Writes the session's transmits and handles its events, one at a time
+/// (an admission's answer is written before its `Established` is seen),
+/// reading whenever it waits for the peer.
+async fn exchange<R, W, A>(
+    reader: &mut R,
+    writer: &mut W,
+    buf: &mut BytesMut,
+    session: &mut Session,
+    admit: &mut Option<A>,
+    io_error: &mut Option<io::Error>,
+) -> Result<Hello, Close>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+    A: FnOnce(&Hello) -> Result<(), Reason>,
+{
+    loop {
+        while let Some(frame) = session.poll_transmit() {
+            if let Err(e) = write_frame(writer, &frame).await {
+                *io_error = Some(e);
+                session.handle_eof(now());
+            }
+        }
+        match session.poll_event() {
+            Some(SessionEvent::HelloReceived(hello)) => {
+                let verdict = admit.take().map_or(Ok(()), |admit| admit(&hello));
+                session.admit(verdict, now());
+            }
+            // Unless writing our `HelloAccept` failed: its `Closed` follows.
+            Some(SessionEvent::Established(remote)) if io_error.is_none() => return Ok(remote),
+            Some(SessionEvent::Closed(close)) => return Err(close),
+            // Nothing else comes before the session is established.
+            Some(_) => {}
+            None => match reader.read_buf(buf).await {
+                Ok(0) => session.handle_eof(now()),
+                Ok(_) => session.handle_read(buf, now()),
+                Err(e) => {
+                    *io_error = Some(e);
+                    session.handle_eof(now());
+                }
+            },
+        }
+    }
 }

@@ -4,11 +4,14 @@
 //! [`PeerConnection::new_outbound`] dials and handshakes,
 //! [`PeerConnection::new_inbound`] handshakes an accepted stream; both yield
 //! the same type, and [`PeerConnection::start`] runs the same message loop
-//! for either. The loop owns the read half; a writer task owns the write
-//! half and drains one send queue (bounded in frames and in bytes), so
-//! every frame is written whole and only by it. This module must not decide
-//! anything about *other* connections: duplicates and limits belong to the
-//! manager.
+//! for either. Every decision about the connection (the handshake by side,
+//! what each message means, liveness, whether to say goodbye) is made by
+//! one core `Session`, created here for the handshake and carried into the
+//! message loop; this module moves bytes, timers and events for it. The
+//! loop owns the read half; a writer task owns the write half and drains
+//! one send queue (bounded in frames and in bytes), so every frame is
+//! written whole and only by it. This module must not decide anything
+//! about *other* connections: duplicates and limits belong to the manager.
 //!
 //! Peer bytes reach this module (through `wire`), so clippy refuses,
 //! outside tests, any `unwrap`, `expect`, or indexing and slicing that can
@@ -29,6 +32,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
+use peerlink_core::session::{reject_frame, Session};
+use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -39,7 +44,7 @@ use crate::error::{ConnectError, ConnectionError, HandshakeError, SendError};
 use crate::events::EventSender;
 use crate::id::{ConnectionDirection, ConnectionId, PeerId};
 use crate::transport::{Link, Transport};
-use crate::wire::{Hello, Message, Reason};
+use crate::wire::{Hello, Reason};
 use queue::Refused;
 
 pub use peerlink_core::connection::ConnectionInfo;
@@ -91,18 +96,20 @@ pub struct PeerConnection<T: Transport> {
     /// Bytes read past the handshake, handed to the message loop.
     buf: BytesMut,
     config: Arc<Config>,
-    rng: ChaCha8Rng,
+    /// The connection's decisions, established.
+    session: Session,
 }
 
 impl<T: Transport> PeerConnection<T> {
     /// Dials `addr` (bounded by `connect_timeout`) and runs the dialer's
-    /// handshake (bounded by `handshake_timeout`).
+    /// handshake (bounded by `handshake_timeout`) by driving an outbound
+    /// `Session` seeded with the first draw of `rng`.
     pub async fn new_outbound(
         transport: &T,
         addr: SocketAddr,
         ctx: &ConnectionContext,
         id: ConnectionId,
-        rng: ChaCha8Rng,
+        mut rng: ChaCha8Rng,
     ) -> Result<Self, ConnectError> {
         let config = &ctx.config;
         let link = transport
@@ -115,40 +122,34 @@ impl<T: Transport> PeerConnection<T> {
             remote_addr,
         } = link;
         let mut buf = BytesMut::new();
-        let shake = handshake::dial(
-            &mut reader,
-            &mut writer,
-            &mut buf,
-            &ctx.local,
-            config.max_frame_len,
+        let mut session = Session::new(
+            ConnectionDirection::Outbound,
+            config,
+            ctx.local,
+            handshake::now(),
+            rng.next_u64(),
         );
-        let remote = match tokio::time::timeout(config.handshake_timeout, shake).await {
-            Ok(result) => result?,
-            Err(_) => {
-                handshake::write_close(&mut writer, Message::Goodbye(Reason::HandshakeTimeout))
-                    .await;
-                return Err(HandshakeError::Timeout.into());
-            }
-        };
+        let shake = handshake::run(&mut reader, &mut writer, &mut buf, &mut session, |_| Ok(()));
+        let remote = shake.await?;
         Ok(Self::established(
             id,
-            ConnectionDirection::Outbound,
             remote,
             (reader, writer, local_addr, remote_addr),
             buf,
             ctx,
-            rng,
+            session,
         ))
     }
 
     /// Runs the acceptor's handshake on an accepted stream (bounded by
-    /// `handshake_timeout`). `admit` sees the validated remote hello and may
+    /// `handshake_timeout`) by driving an inbound `Session` seeded with the
+    /// first draw of `rng`. `admit` sees the validated remote hello and may
     /// refuse it with a reason, which is sent to the peer.
     pub async fn new_inbound(
         link: Link<T::Reader, T::Writer>,
         ctx: &ConnectionContext,
         id: ConnectionId,
-        rng: ChaCha8Rng,
+        mut rng: ChaCha8Rng,
         admit: impl FnOnce(&Hello) -> Result<(), Reason>,
     ) -> Result<Self, HandshakeError> {
         let Link {
@@ -157,49 +158,39 @@ impl<T: Transport> PeerConnection<T> {
             local_addr,
             remote_addr,
         } = link;
-        let config = &ctx.config;
         let mut buf = BytesMut::new();
-        let shake = handshake::accept(
-            &mut reader,
-            &mut writer,
-            &mut buf,
-            &ctx.local,
-            config.max_frame_len,
-            admit,
+        let mut session = Session::new(
+            ConnectionDirection::Inbound,
+            &ctx.config,
+            ctx.local,
+            handshake::now(),
+            rng.next_u64(),
         );
-        let remote = match tokio::time::timeout(config.handshake_timeout, shake).await {
-            Ok(result) => result?,
-            Err(_) => {
-                let reject = Message::HelloReject(Reason::HandshakeTimeout);
-                handshake::write_close(&mut writer, reject).await;
-                return Err(HandshakeError::Timeout);
-            }
-        };
+        let shake = handshake::run(&mut reader, &mut writer, &mut buf, &mut session, admit);
+        let remote = shake.await?;
         Ok(Self::established(
             id,
-            ConnectionDirection::Inbound,
             remote,
             (reader, writer, local_addr, remote_addr),
             buf,
             ctx,
-            rng,
+            session,
         ))
     }
 
     fn established(
         id: ConnectionId,
-        direction: ConnectionDirection,
         remote: Hello,
         (reader, writer, local_addr, remote_addr): (T::Reader, T::Writer, SocketAddr, SocketAddr),
         buf: BytesMut,
         ctx: &ConnectionContext,
-        rng: ChaCha8Rng,
+        session: Session,
     ) -> Self {
         PeerConnection {
             info: ConnectionInfo {
                 id,
                 peer: PeerId::from_socket_addr(remote_addr),
-                direction,
+                direction: session.direction(),
                 local_addr,
                 remote_addr,
                 remote,
@@ -209,7 +200,7 @@ impl<T: Transport> PeerConnection<T> {
             writer,
             buf,
             config: ctx.config.clone(),
-            rng,
+            session,
         }
     }
 
@@ -315,7 +306,7 @@ where
     W: tokio::io::AsyncWrite + Unpin,
 {
     let mut writer = link.writer;
-    handshake::write_close(&mut writer, Message::HelloReject(reason)).await;
+    handshake::write_close(&mut writer, &reject_frame(reason)).await;
 }
 
 /// Queues messages on one connection; cheap to clone.

@@ -1,30 +1,36 @@
 //! The message loop shared by inbound and outbound connections, and the
 //! writer task that owns the write half.
 //!
+//! The loop decides nothing: it feeds the connection's core `Session` what
+//! it reads, the stream's end, its timer and close requests, queues the
+//! session's transmits as control frames, hands its events to the owner,
+//! and carries out its close (the final goodbye as the queue's last frame,
+//! a bounded flush, then abort).
+//!
 //! Cancellation safety (origin bug #12): the loop reads with `read_buf`,
-//! which either appends bytes to the buffer or does nothing, and decodes
-//! only whole frames from that buffer, so a `select!` that drops the read
-//! loses no byte. Frames are written only by the writer task, each one whole;
-//! it is aborted only when the connection is being torn down. Senders and
-//! the loop reach the writer through the [`SendQueue`].
+//! which either appends bytes to the buffer or does nothing, and the
+//! session decodes only whole frames from that buffer, so a `select!` that
+//! drops the read loses no byte. Frames are written only by the writer
+//! task, each one whole; it is aborted only when the connection is being
+//! torn down. Senders and the loop reach the writer through the
+//! [`SendQueue`]; application sends never pass through the session.
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
 
 use bytes::BytesMut;
-use peerlink_core::ping::{PingState, PongOutcome};
-use rand::RngCore;
+use peerlink_core::session::{Close, ClosePolicy, Session, SessionEvent, CLOSE_WRITE_TIMEOUT};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::handshake::CLOSE_WRITE_TIMEOUT;
+use super::handshake::now;
 use super::queue::{Batch, Next, Refused, SendQueue};
 use super::{ConnectionEvent, ConnectionEventKind, ConnectionInfo, Outlet, PeerConnection};
-use crate::error::{ConnectionError, ProtocolViolation};
+use crate::error::ConnectionError;
 use crate::events::PeerEvent;
 use crate::transport::Transport;
-use crate::wire::{decode_frame, Message, MessageType, Reason};
+use crate::wire::Reason;
 
 /// Spare room reserved in the read buffer before a read while the
 /// connection is quiet...
@@ -54,8 +60,8 @@ pub(crate) async fn message_loop<T: Transport>(
         mut reader,
         writer,
         mut buf,
-        config,
-        mut rng,
+        session,
+        ..
     } = conn;
     // However the loop ends, even dropped mid-way, the writer stops and
     // senders see the connection closed.
@@ -64,66 +70,80 @@ pub(crate) async fn message_loop<T: Transport>(
     // A writer blocked on a peer that does not read would not see the
     // queue close: if this future is dropped, abort it.
     let _abort_writer = AbortOnDrop(writer_task.abort_handle());
-    let mut ping = PingState::new(&config, Instant::now().into(), rng.next_u64());
     let mut lp = Loop {
         info: &info,
         queue: &queue,
         outlet: &outlet,
-        ping: &mut ping,
+        session,
         batch: Vec::new(),
         batch_bytes: 0,
     };
     tracing::debug!("established");
     // Frames that arrived together with the handshake.
-    let mut outcome = lp.drain_frames(&mut buf, config.max_frame_len).await.err();
-    outcome = lp.deliver(&mut close_rx, outcome).await;
+    lp.session.handle_read(&mut buf, now());
+    let mut closed = lp.pump(&mut close_rx).await;
+    let mut io_error = None;
     let mut writer_done = false;
     let mut read_chunk = ReadChunk::default();
-    // One timer for the connection's life, moved only when the ping
+    // One timer for the connection's life, moved only when the session's
     // deadline moves (a fresh `sleep_until` per read would register and
     // deregister a timer entry on every wake-up).
-    let timer = tokio::time::sleep_until(lp.ping.next_deadline().into());
+    let timer = tokio::time::sleep_until(lp.deadline().unwrap_or_else(Instant::now));
     tokio::pin!(timer);
-    while outcome.is_none() {
-        let spare = read_chunk.prepare(&mut buf);
-        let deadline = Instant::from(lp.ping.next_deadline());
-        if timer.deadline() != deadline {
-            timer.as_mut().reset(deadline);
+    let close = loop {
+        if let Some(close) = closed {
+            break close;
         }
-        tokio::select! {
-            biased;
-            read = reader.read_buf(&mut buf) => {
-                outcome = match read {
-                    Ok(0) => Some(ConnectionError::Eof),
-                    Ok(n) => {
-                        read_chunk.update(n, spare);
-                        let drained = lp.drain_frames(&mut buf, config.max_frame_len).await.err();
-                        let delivered = lp.deliver(&mut close_rx, drained).await;
-                        read_chunk.release_if_idle(&mut buf);
-                        delivered
-                    }
-                    Err(e) => Some(e.into()),
-                };
+        let spare = read_chunk.prepare(&mut buf);
+        if let Some(deadline) = lp.deadline() {
+            if timer.deadline() != deadline {
+                timer.as_mut().reset(deadline);
             }
+        }
+        let read = tokio::select! {
+            biased;
+            read = reader.read_buf(&mut buf) => match read {
+                Ok(0) => {
+                    lp.session.handle_eof(now());
+                    false
+                }
+                Ok(n) => {
+                    read_chunk.update(n, spare);
+                    lp.session.handle_read(&mut buf, now());
+                    true
+                }
+                Err(e) => {
+                    io_error = Some(e);
+                    lp.session.handle_eof(now());
+                    false
+                }
+            },
             Some(reason) = close_rx.recv() => {
-                outcome = Some(ConnectionError::LocalClosed(reason));
+                lp.session.close(reason, now());
+                false
             }
             joined = &mut writer_task => {
                 writer_done = true;
-                outcome = Some(match joined {
-                    Ok(Err(e)) => e.into(),
-                    _ => ConnectionError::Eof,
-                });
+                if let Ok(Err(e)) = joined {
+                    io_error = Some(e);
+                }
+                lp.session.handle_eof(now());
+                false
             }
             () = &mut timer => {
-                outcome = lp.on_timer().err();
+                lp.session.handle_timeout(now());
+                false
             }
+        };
+        closed = lp.pump(&mut close_rx).await;
+        if read {
+            read_chunk.release_if_idle(&mut buf);
         }
-    }
-    let error = outcome.unwrap_or(ConnectionError::Eof);
+    };
+    let error = ConnectionError::from_cause(close.cause, io_error);
     tracing::debug!(reason = %error.reason(), error = %error, "closing");
     if !writer_done {
-        finish_writer(&error, &queue, writer_task).await;
+        finish_writer(&close.policy, &queue, writer_task).await;
     }
     let closed = ConnectionEvent {
         id: info.id,
@@ -133,22 +153,25 @@ pub(crate) async fn message_loop<T: Transport>(
     let _ = outlet.control().send(closed).await;
 }
 
-/// Says goodbye where we are the one closing, then lets the writer flush
-/// for a bounded time; a writer that cannot finish (the peer does not read)
-/// is aborted.
+/// Carries out the session's close policy: its final goodbye as the
+/// queue's last frame (or none), then lets the writer flush for a bounded
+/// time; a writer that cannot finish (the peer does not read) is aborted.
 async fn finish_writer(
-    error: &ConnectionError,
+    policy: &ClosePolicy,
     queue: &SendQueue,
     mut writer_task: tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
-    let say_goodbye = !matches!(
-        error,
-        ConnectionError::RemoteClosed(_) | ConnectionError::Eof | ConnectionError::Io(_)
-    );
-    let goodbye = say_goodbye.then(|| Message::Goodbye(error.reason()).to_frame());
+    let last = match policy {
+        ClosePolicy::Final(frame) => Some(&frame[..]),
+        ClosePolicy::Flush => None,
+        ClosePolicy::Drop => {
+            writer_task.abort();
+            return;
+        }
+    };
     // The goodbye and the end of the queue in one step: no frame a sender
     // queues meanwhile can follow the goodbye.
-    let queued = queue.finish(goodbye.as_deref()).is_ok();
+    let queued = queue.finish(last).is_ok();
     if !queued
         || tokio::time::timeout(CLOSE_WRITE_TIMEOUT, &mut writer_task)
             .await
@@ -273,7 +296,7 @@ struct Loop<'a> {
     info: &'a ConnectionInfo,
     queue: &'a SendQueue,
     outlet: &'a Outlet,
-    ping: &'a mut PingState,
+    session: Session,
     /// Messages read since the last delivery, for the manager's owner.
     batch: Vec<PeerEvent>,
     /// Their payload bytes.
@@ -281,115 +304,100 @@ struct Loop<'a> {
 }
 
 impl Loop<'_> {
-    /// Handles every whole frame in `buf`.
-    async fn drain_frames(&mut self, buf: &mut BytesMut, max: u32) -> Result<(), ConnectionError> {
-        while let Some(body) = decode_frame(buf, max)? {
-            let msg = Message::decode(body)?;
-            self.handle(msg).await?;
-        }
-        Ok(())
+    /// The session's next deadline on tokio's clock.
+    fn deadline(&self) -> Option<Instant> {
+        self.session.poll_timeout().map(Instant::from_std)
     }
 
-    async fn handle(&mut self, msg: Message) -> Result<(), ConnectionError> {
-        match msg {
-            Message::App(bytes) => match self.outlet {
-                Outlet::Bare(_) => self.emit(ConnectionEventKind::Message(bytes)).await,
-                Outlet::Managed { deliver: true, .. } => {
-                    self.batch_bytes += bytes.len();
-                    self.batch.push(PeerEvent::Message {
-                        peer: self.info.peer,
-                        conn_id: self.info.id,
-                        bytes,
-                    });
-                    Ok(())
-                }
-                // Never announced to the owner (it lost the tie-break as it
-                // arrived): its messages are not delivered.
-                Outlet::Managed { deliver: false, .. } => Ok(()),
-            },
-            Message::Ping {
-                nonce,
-                timestamp_ms,
-            } => {
-                self.ping.on_ping(nonce, Instant::now().into())?;
-                let pong = Message::Pong {
-                    nonce,
-                    timestamp_ms,
-                };
-                self.enqueue(&pong)
-            }
-            Message::Pong { nonce, .. } => match self.ping.on_pong(nonce, Instant::now().into())? {
-                PongOutcome::Rtt(rtt) => {
+    /// Carries out what the session produced since the last call: its
+    /// transmits onto the queue as control frames, then its events in
+    /// order (the messages of one read in one batch for the manager's
+    /// owner, after the others); returns its `Close` once it has ended.
+    async fn pump(&mut self, close_rx: &mut mpsc::Receiver<Reason>) -> Option<Close> {
+        loop {
+            self.push_transmits();
+            match self.session.poll_event() {
+                Some(SessionEvent::Message(bytes)) => match self.outlet {
+                    Outlet::Bare(_) => self.emit(ConnectionEventKind::Message(bytes)).await,
+                    Outlet::Managed { deliver: true, .. } => {
+                        self.batch_bytes += bytes.len();
+                        self.batch.push(PeerEvent::Message {
+                            peer: self.info.peer,
+                            conn_id: self.info.id,
+                            bytes,
+                        });
+                    }
+                    // Never announced to the owner (it lost the tie-break
+                    // as it arrived): its messages are not delivered.
+                    Outlet::Managed { deliver: false, .. } => {}
+                },
+                Some(SessionEvent::Rtt(rtt)) => {
                     tracing::trace!(rtt_us = rtt.as_micros() as u64, "pong");
-                    self.emit(ConnectionEventKind::Rtt(rtt)).await
+                    self.emit(ConnectionEventKind::Rtt(rtt)).await;
                 }
-                PongOutcome::Late => Ok(()),
-            },
-            Message::Goodbye(reason) => Err(ConnectionError::RemoteClosed(reason)),
-            Message::Hello(_) => Err(violation(MessageType::Hello)),
-            Message::HelloAccept(_) => Err(violation(MessageType::HelloAccept)),
-            Message::HelloReject(_) => Err(violation(MessageType::HelloReject)),
+                // Messages read before the close are still delivered.
+                Some(SessionEvent::Closed(close)) => {
+                    self.deliver(close_rx).await;
+                    return Some(close);
+                }
+                // The handshake's events; it consumed them.
+                Some(SessionEvent::HelloReceived(_) | SessionEvent::Established(_)) => {}
+                None => {
+                    self.deliver(close_rx).await;
+                    // A close request during the delivery has output.
+                    if !self.session.has_output() {
+                        return None;
+                    }
+                }
+            }
         }
     }
 
-    /// Ping timer: expire overdue pings, send a due one.
-    fn on_timer(&mut self) -> Result<(), ConnectionError> {
-        if let Some((nonce, timestamp_ms)) = self.ping.poll(Instant::now().into())? {
-            let ping = Message::Ping {
-                nonce,
-                timestamp_ms,
-            };
-            self.enqueue(&ping)?;
+    /// Queues the session's transmits as control frames; a peer that lets
+    /// them pile up unread is the session's to judge.
+    fn push_transmits(&mut self) {
+        while let Some(frame) = self.session.poll_transmit() {
+            match self.queue.push_control(&frame) {
+                Ok(()) => {}
+                Err(Refused::Full) => self.session.control_refused(now()),
+                Err(Refused::Closed) => self.session.handle_eof(now()),
+            }
         }
-        Ok(())
     }
 
-    /// Queues a control frame; a peer that lets them pile up unread is a
-    /// slow reader.
-    fn enqueue(&self, message: &Message) -> Result<(), ConnectionError> {
-        self.queue
-            .push_control(&message.to_frame())
-            .map_err(|e| match e {
-                Refused::Full => ConnectionError::SlowReader,
-                Refused::Closed => ConnectionError::Eof,
-            })
-    }
-
-    /// Hands the messages of one read to the manager's owner in one batch,
-    /// after the frames are handled (`outcome` is how that ended: messages
-    /// read before a bad frame are still delivered, before the close).
+    /// Hands the messages of one read to the manager's owner in one batch.
     /// Waiting here is the back-pressure of a slow owner; a close request
-    /// ends the wait (the batch is then discarded).
-    async fn deliver(
-        &mut self,
-        close_rx: &mut mpsc::Receiver<Reason>,
-        outcome: Option<ConnectionError>,
-    ) -> Option<ConnectionError> {
+    /// ends the wait (the batch is then discarded) and goes to the session.
+    async fn deliver(&mut self, close_rx: &mut mpsc::Receiver<Reason>) {
         let Outlet::Managed { owner, .. } = self.outlet else {
-            return outcome;
+            return;
         };
         if self.batch.is_empty() {
-            return outcome;
+            return;
         }
         let bytes = std::mem::take(&mut self.batch_bytes);
         // While the owner's queue has room, no wait is built.
         let Err(batch) = owner.try_send(std::mem::take(&mut self.batch), bytes) else {
-            return outcome;
+            return;
         };
         let stalled_since = Instant::now();
         let closed = tokio::select! {
             biased;
             // A dropped `Events` means the owner wants no more messages.
             _ = owner.send(batch, bytes) => None,
-            Some(reason) = close_rx.recv() => Some(ConnectionError::LocalClosed(reason)),
+            Some(reason) = close_rx.recv() => Some(reason),
         };
         // The peer's pings waited in the socket meanwhile: not a flood.
         let now = Instant::now();
-        self.ping.note_stall(now - stalled_since, now.into());
-        outcome.or(closed)
+        self.session.note_stall(now - stalled_since, now.into_std());
+        if let Some(reason) = closed {
+            self.session.close(reason, now.into_std());
+        }
     }
 
-    async fn emit(&mut self, kind: ConnectionEventKind) -> Result<(), ConnectionError> {
+    /// Sends one event to the owner (to the manager task, under it); an
+    /// owner that has gone closes the session with `shutdown`.
+    async fn emit(&mut self, kind: ConnectionEventKind) {
         let event = ConnectionEvent {
             id: self.info.id,
             peer: self.info.peer,
@@ -400,23 +408,21 @@ impl Loop<'_> {
         // and the peer's writes, instead of growing a queue. While the queue
         // has room, `try_send` takes a slot without building a wait.
         let event = match events.try_send(event) {
-            Ok(()) => return Ok(()),
+            Ok(()) => return,
             Err(mpsc::error::TrySendError::Full(event)) => event,
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Err(ConnectionError::LocalClosed(Reason::Shutdown))
+                return self.session.close(Reason::Shutdown, now());
             }
         };
         let stalled_since = Instant::now();
         let sent = events.send(event).await;
         // The peer's pings waited in the socket meanwhile: not a flood.
         let now = Instant::now();
-        self.ping.note_stall(now - stalled_since, now.into());
-        sent.map_err(|_| ConnectionError::LocalClosed(Reason::Shutdown))
+        self.session.note_stall(now - stalled_since, now.into_std());
+        if sent.is_err() {
+            self.session.close(Reason::Shutdown, now.into_std());
+        }
     }
-}
-
-fn violation(message_type: MessageType) -> ConnectionError {
-    ProtocolViolation::HandshakeAfterEstablished(message_type).into()
 }
 
 /// Owns the write half: takes everything queued in one step and writes it
@@ -478,6 +484,7 @@ mod tests {
 
     use super::super::queue::SHARE_AT;
     use super::*;
+    use crate::wire::Message;
 
     /// A writer that takes at most `step` bytes per call, vectored or not.
     struct Trickle {
