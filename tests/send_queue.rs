@@ -28,10 +28,10 @@ async fn a_full_queue_refuses_sends_keeps_pinging_and_delivers_in_order() {
     tokio::time::timeout(TEST_LIMIT, async {
         let config = {
             let mut c = Config::default();
-            c.// About ten of our pings fall in the second the listener does
-            // not read. It reads them in one go afterwards = more than its
-            // four per interval; c.but the backlog of its own stall.
-            ping_interval = Duration::from_millis(100);
+            // About ten of our pings fall in the second the listener does
+            // not read. It reads them in one go afterwards: more than its
+            // four per interval, but the backlog of its own stall.
+            c.ping_interval = Duration::from_millis(100);
             c.pong_timeout = Duration::from_secs(5);
             c.send_queue_len = 100_000;
             c.send_queue_bytes = 64 * 1024;

@@ -19,7 +19,7 @@ use peerlink::peer::{ConnectionContext, ConnectionEvent, ConnectionHandle, PeerC
 use peerlink::transport::{Listener, TcpLinkListener, TcpTransport, Transport};
 use peerlink::wire::{Hello, MessageType, PROTOCOL_VERSION};
 use peerlink::{Config, ConnectionId, NodeId};
-use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpSocket, TcpStream};
@@ -73,9 +73,9 @@ pub fn context(node_id: u128, config: Config, local_ip: Option<IpAddr>) -> Conne
     }
 }
 
-/// A seeded connection RNG.
-pub fn rng(seed: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(seed)
+/// A connection's seed, drawn from a ChaCha stream seeded with `seed`.
+pub fn rng(seed: u64) -> u64 {
+    ChaCha8Rng::seed_from_u64(seed).next_u64()
 }
 
 /// A listener on 127.0.0.1, any port.

@@ -44,7 +44,7 @@ use peerlink::transport::{Link, Listener, Transport};
 use peerlink::wire::{decode_frame, Hello, Message, Reason, FRAME_HEADER_LEN, PROTOCOL_VERSION};
 use peerlink::{Config, NodeId};
 use peerlink_fuzz::{expected_frame, reference_decode, Plan, Step};
-use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream, ReadHalf, WriteHalf};
 use tokio::sync::mpsc;
@@ -73,14 +73,10 @@ fuzz_target!(|data: &[u8]| {
         2 => Ending::Echo,
         _ => Ending::Eof,
     };
-    let config = Config {
-        max_frame_len: if flags & 8 != 0 {
-            64
-        } else {
-            Config::default().max_frame_len
-        },
-        ..Config::default()
-    };
+    let mut config = Config::default();
+    if flags & 8 != 0 {
+        config.max_frame_len = 64;
+    }
     let case = Case {
         config,
         ending,
@@ -181,7 +177,7 @@ impl Case {
                 Ok(())
             }
         };
-        let rng = ChaCha8Rng::seed_from_u64(1);
+        let rng = ChaCha8Rng::seed_from_u64(1).next_u64();
         let shake =
             PeerConnection::<Mem>::new_inbound(link, &ctx, ConnectionId(1), rng, admit).await;
         let Some(rest) = self.check_handshake(shake.as_ref().map(|c| c.info().remote)) else {

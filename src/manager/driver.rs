@@ -169,7 +169,7 @@ impl<T: Transport> Driver<T> {
                 Action::Dial { id, peer, addr } => {
                     tracing::debug!(%peer, conn_id = %id, %addr, "dial");
                     let (transport, ctx, rng) =
-                        (self.transport.clone(), self.ctx.clone(), self.rng_for(id));
+                        (self.transport.clone(), self.ctx.clone(), self.seed_for(id));
                     let (done, stop) = (shake_tx.clone(), self.shutdown.clone());
                     tasks.spawn(tracing::Instrument::in_current_span(async move {
                         let dial = PeerConnection::new_outbound(&transport, addr, &ctx, id, rng);
@@ -215,7 +215,7 @@ impl<T: Transport> Driver<T> {
                 return;
             }
         };
-        let (core, ctx, rng) = (self.core.clone(), self.ctx.clone(), self.rng_for(id));
+        let (core, ctx, rng) = (self.core.clone(), self.ctx.clone(), self.seed_for(id));
         let (done, stop) = (shake_tx.clone(), self.shutdown.clone());
         tasks.spawn(tracing::Instrument::in_current_span(async move {
             let admit = |_: &crate::wire::Hello| lock(&core).table.admit(id);
@@ -324,11 +324,14 @@ impl<T: Transport> Driver<T> {
         }
     }
 
-    fn rng_for(&self, id: ConnectionId) -> ChaCha8Rng {
-        use rand::SeedableRng;
+    /// The seed of connection `id`: the first draw of the manager's
+    /// connection seed on the ChaCha stream numbered by the id, so it does
+    /// not depend on the order in which connections start.
+    fn seed_for(&self, id: ConnectionId) -> u64 {
+        use rand::{RngCore, SeedableRng};
         let mut rng = ChaCha8Rng::from_seed(self.conn_seed);
         rng.set_stream(id.0);
-        rng
+        rng.next_u64()
     }
 }
 

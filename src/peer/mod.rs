@@ -33,8 +33,6 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use peerlink_core::session::{reject_frame, Session};
-use rand::RngCore;
-use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -103,13 +101,13 @@ pub struct PeerConnection<T: Transport> {
 impl<T: Transport> PeerConnection<T> {
     /// Dials `addr` (bounded by `connect_timeout`) and runs the dialer's
     /// handshake (bounded by `handshake_timeout`) by driving an outbound
-    /// `Session` seeded with the first draw of `rng`.
+    /// `Session` whose random choices (ping nonces) come from `seed`.
     pub async fn new_outbound(
         transport: &T,
         addr: SocketAddr,
         ctx: &ConnectionContext,
         id: ConnectionId,
-        mut rng: ChaCha8Rng,
+        seed: u64,
     ) -> Result<Self, ConnectError> {
         let config = &ctx.config;
         let link = transport
@@ -127,7 +125,7 @@ impl<T: Transport> PeerConnection<T> {
             config,
             ctx.local,
             handshake::now(),
-            rng.next_u64(),
+            seed,
         );
         let shake = handshake::run(&mut reader, &mut writer, &mut buf, &mut session, |_| Ok(()));
         let remote = shake.await?;
@@ -142,14 +140,14 @@ impl<T: Transport> PeerConnection<T> {
     }
 
     /// Runs the acceptor's handshake on an accepted stream (bounded by
-    /// `handshake_timeout`) by driving an inbound `Session` seeded with the
-    /// first draw of `rng`. `admit` sees the validated remote hello and may
+    /// `handshake_timeout`) by driving an inbound `Session` whose random
+    /// choices come from `seed`. `admit` sees the validated remote hello and may
     /// refuse it with a reason, which is sent to the peer.
     pub async fn new_inbound(
         link: Link<T::Reader, T::Writer>,
         ctx: &ConnectionContext,
         id: ConnectionId,
-        mut rng: ChaCha8Rng,
+        seed: u64,
         admit: impl FnOnce(&Hello) -> Result<(), Reason>,
     ) -> Result<Self, HandshakeError> {
         let Link {
@@ -164,7 +162,7 @@ impl<T: Transport> PeerConnection<T> {
             &ctx.config,
             ctx.local,
             handshake::now(),
-            rng.next_u64(),
+            seed,
         );
         let shake = handshake::run(&mut reader, &mut writer, &mut buf, &mut session, admit);
         let remote = shake.await?;

@@ -27,7 +27,7 @@ use peerlink::peer::{
 use peerlink::transport::{Link, Listener, Transport};
 use peerlink::wire::{decode_frame, Hello, Message, PROTOCOL_VERSION};
 use peerlink::{Config, ConnectionId, NodeId};
-use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -55,9 +55,9 @@ pub fn context(node_id: u128, config: Config, local_ip: Option<IpAddr>) -> Conne
     }
 }
 
-/// A seeded RNG for a connection.
-pub fn rng(seed: u64) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(seed)
+/// A connection's seed, drawn from a ChaCha stream seeded with `seed`.
+pub fn rng(seed: u64) -> u64 {
+    ChaCha8Rng::seed_from_u64(seed).next_u64()
 }
 
 /// `127.0.0.x`, for real-TCP nodes on one machine.
@@ -221,7 +221,7 @@ async fn handle_link<T: Transport>(
     link: Link<T::Reader, T::Writer>,
     ctx: ConnectionContext,
     id: ConnectionId,
-    conn_rng: ChaCha8Rng,
+    conn_rng: u64,
     sinks: NodeSinks,
     accepted_at: Duration,
     base: Instant,
