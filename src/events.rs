@@ -100,13 +100,14 @@ impl EventSender {
         self.send(vec![event], 0).await
     }
 
-    /// Queues one event if there is room now; drops it otherwise.
-    pub(crate) fn try_send_one(&self, event: PeerEvent) {
+    /// Queues one event if there is room now; drops it otherwise. Returns
+    /// whether it was queued.
+    pub(crate) fn try_send_one(&self, event: PeerEvent) -> bool {
         let batch = EventBatch {
             events: vec![event],
             permits: 0,
         };
-        let _ = self.tx.try_send(batch);
+        self.tx.try_send(batch).is_ok()
     }
 }
 

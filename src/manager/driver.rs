@@ -158,12 +158,15 @@ impl<T: Transport> Driver<T> {
 
     /// Carries out the asynchronous actions, in order: spawns the dials,
     /// emits the events.
+    /// Carries out the table's asynchronous actions in order; returns the
+    /// connections whose `Connected` reached the owner's queue.
     async fn execute(
         &mut self,
         actions: Vec<Action>,
         shake_tx: &mpsc::Sender<Handshaked<T>>,
         tasks: &TaskTracker,
-    ) {
+    ) -> Vec<ConnectionId> {
+        let mut announced = Vec::new();
         for action in actions {
             match action {
                 Action::Dial { id, peer, addr } => {
@@ -188,11 +191,20 @@ impl<T: Transport> Driver<T> {
                         let _ = done.send(outcome).await;
                     }));
                 }
-                Action::Emit(event) => self.emit(event).await,
+                Action::Emit(event) => {
+                    let connected = match &event {
+                        PeerEvent::Connected { conn_id, .. } => Some(*conn_id),
+                        _ => None,
+                    };
+                    if self.emit(event).await {
+                        announced.extend(connected);
+                    }
+                }
                 // Carried out by `Core::apply` before the actions got here.
                 Action::Close { .. } | Action::Route { .. } | Action::Unroute { .. } => {}
             }
         }
+        announced
     }
 
     fn on_accept(
@@ -255,11 +267,10 @@ impl<T: Transport> Driver<T> {
                     core.decide(|table, actions| table.on_established(info, now, actions))
                 };
                 // Announced now: the owner hears `Connected` before the
-                // connection runs, so before any of its messages.
-                let deliver = later.iter().any(|a| {
-                    matches!(a, Action::Emit(PeerEvent::Connected { conn_id, .. }) if *conn_id == id)
-                });
-                self.execute(later, shake_tx, tasks).await;
+                // connection runs, so before any of its messages. One whose
+                // `Connected` did not reach the owner (lost the tie-break,
+                // or shutdown began) delivers none.
+                let deliver = self.execute(later, shake_tx, tasks).await.contains(&id);
                 tasks.spawn(ready.run(Outlet::Managed {
                     owner: self.events_out.clone(),
                     manager: conn_tx.clone(),
@@ -310,17 +321,19 @@ impl<T: Transport> Driver<T> {
         }
     }
 
-    async fn emit(&self, event: PeerEvent) {
+    /// Offers `event` to the owner; returns whether it was queued.
+    async fn emit(&self, event: PeerEvent) -> bool {
         // A dropped receiver means the owner does not want events.
         if self.draining {
-            self.events_out.try_send_one(event);
-            return;
+            return self.events_out.try_send_one(event);
         }
         // Waiting is the back-pressure on a slow owner, but a shutdown
-        // request must still get through.
+        // request must still get through: the send is tried first, so an
+        // event the queue has room for is never dropped.
         tokio::select! {
-            _ = self.events_out.send_one(event) => {}
-            () = self.shutdown.cancelled() => {}
+            biased;
+            sent = self.events_out.send_one(event) => sent.is_ok(),
+            () = self.shutdown.cancelled() => false,
         }
     }
 

@@ -79,8 +79,15 @@ pub(crate) async fn message_loop<T: Transport>(
         batch_bytes: 0,
     };
     tracing::debug!("established");
+    // The manager may have waited on its owner between the handshake and
+    // this start: the peer's pings queued meanwhile are no flood.
+    let started = now();
+    lp.session.note_stall(
+        started.saturating_duration_since(info.established_at),
+        started,
+    );
     // Frames that arrived together with the handshake.
-    lp.session.handle_read(&mut buf, now());
+    lp.session.handle_read(&mut buf, started);
     let mut closed = lp.pump(&mut close_rx).await;
     let mut io_error = None;
     let mut writer_done = false;
@@ -138,6 +145,15 @@ pub(crate) async fn message_loop<T: Transport>(
         closed = lp.pump(&mut close_rx).await;
         if read {
             read_chunk.release_if_idle(&mut buf);
+            // Reads come first in the select, so a peer that keeps the
+            // socket readable would keep a close request (shutdown,
+            // tie-break, ban) waiting: it is taken after each read too.
+            if closed.is_none() {
+                if let Ok(reason) = close_rx.try_recv() {
+                    lp.session.close(reason, now());
+                    closed = lp.pump(&mut close_rx).await;
+                }
+            }
         }
     };
     let error = ConnectionError::from_cause(close.cause, io_error);
@@ -299,9 +315,13 @@ struct Loop<'a> {
     session: Session,
     /// Messages read since the last delivery, for the manager's owner.
     batch: Vec<PeerEvent>,
-    /// Their payload bytes.
+    /// What they cost the owner's byte budget.
     batch_bytes: usize,
 }
+
+/// What one message event costs the owner's byte budget beyond its
+/// payload: the event itself, as it sits in the queue.
+const EVENT_COST: usize = std::mem::size_of::<PeerEvent>();
 
 impl Loop<'_> {
     /// The session's next deadline on tokio's clock.
@@ -320,7 +340,10 @@ impl Loop<'_> {
                 Some(SessionEvent::Message(bytes)) => match self.outlet {
                     Outlet::Bare(_) => self.emit(ConnectionEventKind::Message(bytes)).await,
                     Outlet::Managed { deliver: true, .. } => {
-                        self.batch_bytes += bytes.len();
+                        // The budget counts what the event costs the owner,
+                        // not only its payload: a flood of empty messages
+                        // is bounded too.
+                        self.batch_bytes += bytes.len() + EVENT_COST;
                         self.batch.push(PeerEvent::Message {
                             peer: self.info.peer,
                             conn_id: self.info.id,
@@ -366,8 +389,11 @@ impl Loop<'_> {
     }
 
     /// Hands the messages of one read to the manager's owner in one batch.
-    /// Waiting here is the back-pressure of a slow owner; a close request
-    /// ends the wait (the batch is then discarded) and goes to the session.
+    /// Waiting here is the back-pressure of a slow owner. A request to close
+    /// with `shutdown` (the manager stopping, or `disconnect`) ends the wait
+    /// and the batch is discarded; any other close (a tie-break superseding
+    /// this connection, a ban) waits for the delivery first, so what was
+    /// read before it is delivered.
     async fn deliver(&mut self, close_rx: &mut mpsc::Receiver<Reason>) {
         let Outlet::Managed { owner, .. } = self.outlet else {
             return;
@@ -381,12 +407,17 @@ impl Loop<'_> {
             return;
         };
         let stalled_since = Instant::now();
+        let send = owner.send(batch, bytes);
+        tokio::pin!(send);
         let closed = tokio::select! {
             biased;
             // A dropped `Events` means the owner wants no more messages.
-            _ = owner.send(batch, bytes) => None,
+            _ = &mut send => None,
             Some(reason) = close_rx.recv() => Some(reason),
         };
+        if closed.is_some_and(|reason| reason != Reason::Shutdown) {
+            let _ = send.await;
+        }
         // The peer's pings waited in the socket meanwhile: not a flood.
         let now = Instant::now();
         self.session.note_stall(now - stalled_since, now.into_std());
