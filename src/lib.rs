@@ -42,11 +42,10 @@
 //! - [`wire`]: frames and messages, bytes in and typed messages out
 //!   (re-exported from `peerlink_core`).
 //! - [`peer`]: `PeerConnection`, the handshake's and the message loop's
-//!   I/O around the core's `Session`; re-exports the core's `PingState` and
-//!   `check_hello`.
+//!   I/O around the core's `Session`.
 //! - [`manager`]: `ConnectionManager`, the async shell over the core's
 //!   `PeerTable` (admission, tie-break, redial); re-exports the core's
-//!   tie-break policies, backoff, `BanList`, `PeerEvent` and `Snapshot`.
+//!   `TieBreakPolicy`, `PeerEvent` and `Snapshot`.
 //! - `events` (private): `Events`, the owner's bounded queue, which the
 //!   manager task and every connection task write to; re-exported by
 //!   [`manager`] and at the root.

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use peerlink::error::{PingTimeout, ProtocolViolation};
-use peerlink::peer::{PingState, PongOutcome};
 use peerlink::Config;
+use peerlink_core::ping::{PingState, PongOutcome};
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::prop::config;
 use peerlink::error::{PingTimeout, ProtocolViolation};
-use peerlink::peer::{PingState, PongOutcome};
 use peerlink::Config;
+use peerlink_core::ping::{PingState, PongOutcome};
 use proptest::collection::vec;
 use proptest::prelude::*;
 

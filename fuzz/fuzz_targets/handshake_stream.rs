@@ -38,11 +38,12 @@ use libfuzzer_sys::fuzz_target;
 use peerlink::error::{ConnectionError, HandshakeError, ProtocolViolation};
 use peerlink::id::ConnectionId;
 use peerlink::peer::{
-    check_hello, ConnectionContext, ConnectionEventKind, PeerConnection, MAX_HANDSHAKE_FRAME,
+    ConnectionContext, ConnectionEventKind, PeerConnection, MAX_HANDSHAKE_FRAME,
 };
 use peerlink::transport::{Link, Listener, Transport};
 use peerlink::wire::{decode_frame, Hello, Message, Reason, FRAME_HEADER_LEN, PROTOCOL_VERSION};
 use peerlink::{Config, NodeId};
+use peerlink_core::handshake::check_hello;
 use peerlink_fuzz::{expected_frame, reference_decode, Plan, Step};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;

@@ -8,8 +8,10 @@
 //! `state` holds the table beside the connection handles and carries out
 //! its closes and routes, `driver` is the one async task that feeds it and
 //! spawns dials and emits events onto the owner's queue (`crate::events`). The
-//! tie-break rules, the redial delays, the ban list, `PeerEvent` and the
-//! `Snapshot` types are pure types of `peerlink_core`, re-exported here.
+//! tie-break policy, `PeerEvent` and the `Snapshot` types are pure types of
+//! `peerlink_core`, re-exported here; the decision functions themselves
+//! (tie-break, backoff, bans) are not: they are `peerlink_core`'s API, for
+//! simulators and model checkers, not a node's.
 
 mod driver;
 mod state;
@@ -26,11 +28,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::events::{Events, PeerEvent, TryRecvError};
-pub use peerlink_core::backoff::backoff_delay;
-pub use peerlink_core::bans::BanList;
-pub use peerlink_core::policy::{
-    admits_inbound, may_dial, resolve, ConnectionView, Resolution, TieBreakPolicy,
-};
+pub use peerlink_core::policy::TieBreakPolicy;
 pub use peerlink_core::snapshot::{
     ConnectionRow, ManagerStats, PeerCounters, PeerRow, PeerState, Snapshot,
 };

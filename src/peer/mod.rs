@@ -46,8 +46,7 @@ use crate::wire::{Hello, Reason};
 use queue::Refused;
 
 pub use peerlink_core::connection::ConnectionInfo;
-pub use peerlink_core::handshake::{check_hello, MAX_HANDSHAKE_FRAME};
-pub use peerlink_core::ping::{PingState, PongOutcome};
+pub use peerlink_core::handshake::MAX_HANDSHAKE_FRAME;
 #[cfg(test)]
 pub(crate) use queue::Batch;
 pub(crate) use queue::SendQueue;
@@ -299,7 +298,7 @@ impl Outlet {
 
 /// Refuses an accepted stream before its handshake: best-effort
 /// `HelloReject(reason)`, then close.
-pub async fn reject_link<R, W>(link: Link<R, W>, reason: Reason)
+pub(crate) async fn reject_link<R, W>(link: Link<R, W>, reason: Reason)
 where
     W: tokio::io::AsyncWrite + Unpin,
 {

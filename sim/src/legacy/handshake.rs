@@ -8,9 +8,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use peerlink::peer::{check_hello, MAX_HANDSHAKE_FRAME};
 use peerlink::transport::{Link, SimReader, SimWriter};
 use peerlink::wire::{decode_frame, Hello, Message, Reason};
+use peerlink_core::handshake::{check_hello, MAX_HANDSHAKE_FRAME};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 
 /// How long a closing frame may take to write before the socket is dropped.

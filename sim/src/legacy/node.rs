@@ -16,10 +16,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use peerlink::manager::backoff_delay;
 use peerlink::transport::{Link, Listener, SimReader, SimTransport, SimWriter, Transport};
 use peerlink::wire::{Hello, Reason, PROTOCOL_VERSION};
 use peerlink::{Config, ConnectionDirection, NodeId};
+use peerlink_core::backoff::backoff_delay;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::sync::mpsc;

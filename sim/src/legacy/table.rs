@@ -7,9 +7,10 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
-use peerlink::manager::{resolve, ConnectionView, Resolution, TieBreakPolicy};
+use peerlink::manager::TieBreakPolicy;
 use peerlink::wire::Reason;
 use peerlink::{ConnectionId, NodeId};
+use peerlink_core::policy::{resolve, ConnectionView, Resolution};
 use tokio::sync::mpsc;
 
 use super::conn::{End, Out};
