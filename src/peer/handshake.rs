@@ -55,11 +55,12 @@ where
 {
     let mut admit = Some(admit);
     let mut io_error = None;
+    let mut writing = false;
     let close = loop {
         let deadline = session.poll_timeout().map(Instant::from_std);
         let step = tokio::select! {
             biased;
-            outcome = exchange(reader, writer, buf, session, &mut admit, &mut io_error) => {
+            outcome = exchange(reader, writer, buf, session, &mut admit, &mut io_error, &mut writing) => {
                 Some(outcome)
             }
             () = sleep_until(deadline) => None,
@@ -67,6 +68,10 @@ where
         match step {
             Some(Ok(remote)) => return Ok(remote),
             Some(Err(close)) => break close,
+            // A frame of ours was being written at the deadline: the
+            // stream may end in part of it, so nothing can follow it
+            // (not even the timeout's goodbye), and the handshake is over.
+            None if writing => return Err(HandshakeError::Timeout),
             // The exchange is dropped mid-step, as a timeout drops a future.
             None => session.handle_timeout(now()),
         }
@@ -96,6 +101,7 @@ async fn exchange<R, W, A>(
     session: &mut Session,
     admit: &mut Option<A>,
     io_error: &mut Option<io::Error>,
+    writing: &mut bool,
 ) -> Result<Hello, Close>
 where
     R: AsyncRead + Unpin,
@@ -104,7 +110,10 @@ where
 {
     loop {
         while let Some(frame) = session.poll_transmit() {
-            if let Err(e) = write_frame(writer, &frame).await {
+            *writing = true;
+            let written = write_frame(writer, &frame).await;
+            *writing = false;
+            if let Err(e) = written {
                 *io_error = Some(e);
                 session.handle_eof(now());
             }
@@ -128,5 +137,78 @@ where
                 }
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll};
+
+    use super::*;
+    use crate::config::Config;
+    use crate::id::{ConnectionDirection, NodeId};
+    use crate::wire::PROTOCOL_VERSION;
+
+    /// A stream that takes `room` bytes, then never takes another.
+    struct Stuck {
+        room: usize,
+        taken: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl AsyncWrite for Stuck {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            data: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            if self.room == 0 {
+                return Poll::Pending;
+            }
+            let n = data.len().min(self.room);
+            self.room -= n;
+            self.taken.lock().unwrap().extend_from_slice(&data[..n]);
+            Poll::Ready(Ok(n))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// A hello still being written at the handshake deadline ends the
+    /// handshake as a timeout at exactly the deadline, with no attempt to
+    /// write a goodbye behind the part of it that went out (that would be
+    /// garbage to the peer, and would hold the task one more second).
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_cut_by_the_deadline_is_followed_by_nothing() {
+        let config = Config::default();
+        let hello = Hello {
+            version: PROTOCOL_VERSION,
+            network_id: 0,
+            node_id: NodeId(7),
+            listen_port: 9000,
+        };
+        let mut session = Session::new(ConnectionDirection::Outbound, &config, hello, now(), 1);
+        let taken = Arc::new(Mutex::new(Vec::new()));
+        let mut writer = Stuck {
+            room: 3,
+            taken: taken.clone(),
+        };
+        let (mut reader, _peer) = tokio::io::duplex(64);
+        let started = Instant::now();
+        let mut buf = BytesMut::new();
+        let outcome = run(&mut reader, &mut writer, &mut buf, &mut session, |_| Ok(())).await;
+        assert!(
+            matches!(outcome, Err(HandshakeError::Timeout)),
+            "{outcome:?}"
+        );
+        assert_eq!(started.elapsed(), config.handshake_timeout);
+        assert_eq!(taken.lock().unwrap().len(), 3);
     }
 }
