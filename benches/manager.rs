@@ -177,13 +177,26 @@ async fn count_messages(events: &mut Events, n: usize) {
 }
 
 /// Sends `n` copies of `payload` to `peer`, yielding while its queue is
-/// full. Gives up (returns fewer) after `ROUND_LIMIT`.
-async fn send_n(manager: ConnectionManager, peer: PeerId, payload: Bytes, n: usize) -> usize {
+/// full: with `send` when `batch` is 1, else with `send_batch` of up to
+/// `batch` payloads per call. Gives up (returns fewer) after `ROUND_LIMIT`.
+async fn send_n(
+    manager: ConnectionManager,
+    peer: PeerId,
+    payload: Bytes,
+    n: usize,
+    batch: usize,
+) -> usize {
     let watch = Stopwatch::start();
+    let payloads = vec![payload; batch.min(n).max(1)];
     let mut sent = 0;
     while sent < n {
-        match manager.send(peer, payload.clone()) {
-            Ok(()) => sent += 1,
+        let outcome = match payloads.get(..(n - sent).min(batch)) {
+            Some([one]) => manager.send(peer, one.clone()).map(|()| 1),
+            Some(some) => manager.send_batch(peer, some),
+            None => unreachable!("batch is at least 1"),
+        };
+        match outcome {
+            Ok(queued) => sent += queued,
             Err(SendError::QueueFull) => {
                 if watch.elapsed() > ROUND_LIMIT {
                     break;
@@ -272,7 +285,7 @@ async fn ours_round(nodes: &mut Nodes, payload: &Bytes, n: usize) -> f64 {
     let sends: Vec<_> = nodes
         .senders
         .iter()
-        .map(|(m, _)| tokio::spawn(send_n(m.clone(), hub, payload.clone(), per)))
+        .map(|(m, _)| tokio::spawn(send_n(m.clone(), hub, payload.clone(), per, 1)))
         .collect();
     count_messages(&mut nodes.hub_events, n).await;
     let secs = watch.secs();
@@ -292,7 +305,7 @@ async fn ours_round_batched(nodes: &mut Nodes, payload: &Bytes, n: usize) -> f64
     let sends: Vec<_> = nodes
         .senders
         .iter()
-        .map(|(m, _)| tokio::spawn(send_n_batched(m.clone(), hub, payload.clone(), per)))
+        .map(|(m, _)| tokio::spawn(send_n(m.clone(), hub, payload.clone(), per, BATCH)))
         .collect();
     let count = async {
         let (mut got, mut events) = (0, Vec::with_capacity(BATCH));
@@ -324,32 +337,6 @@ async fn ours_round_batched(nodes: &mut Nodes, payload: &Bytes, n: usize) -> f64
 
 /// Payloads per `send_batch` call and events per `recv_many` call.
 const BATCH: usize = 256;
-
-/// [`send_n`] through `send_batch`, [`BATCH`] payloads at a time.
-async fn send_n_batched(
-    manager: ConnectionManager,
-    peer: PeerId,
-    payload: Bytes,
-    n: usize,
-) -> usize {
-    let watch = Stopwatch::start();
-    let batch = vec![payload; BATCH.min(n)];
-    let mut sent = 0;
-    while sent < n {
-        let want = (n - sent).min(BATCH);
-        match manager.send_batch(peer, &batch[..want]) {
-            Ok(queued) => sent += queued,
-            Err(SendError::QueueFull) => {
-                if watch.elapsed() > ROUND_LIMIT {
-                    break;
-                }
-                tokio::task::yield_now().await;
-            }
-            Err(e) => panic!("send to {peer} failed: {e}"),
-        }
-    }
-    sent
-}
 
 /// Raw baseline over fresh connections: `peers` writers of `n / peers`
 /// frames each. One connection: the bench task reads it. Several: a reader

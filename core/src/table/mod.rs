@@ -138,13 +138,7 @@ impl PeerTable {
         };
         slot.persistent = false;
         set_dial(&mut self.schedule, peer, slot, None);
-        for (id, live) in slot.live.iter_mut() {
-            live.closing = true;
-            actions.push(Action::Close {
-                id: *id,
-                reason: Reason::Shutdown,
-            });
-        }
+        slot.close_all(Reason::Shutdown, actions);
         self.check_bookkeeping();
         true
     }
@@ -313,13 +307,7 @@ impl PeerTable {
         self.shutting_down = true;
         for (peer, slot) in self.peers.iter_mut() {
             set_dial(&mut self.schedule, *peer, slot, None);
-            for (id, live) in slot.live.iter_mut() {
-                live.closing = true;
-                actions.push(Action::Close {
-                    id: *id,
-                    reason: Reason::Shutdown,
-                });
-            }
+            slot.close_all(Reason::Shutdown, actions);
         }
         self.check_bookkeeping();
     }

@@ -325,13 +325,7 @@ impl PeerTable {
         let ban_secs = until.saturating_duration_since(now).as_secs();
         tracing::info!(%peer, ban_secs, "banned");
         if let Some(slot) = self.peers.get_mut(&peer) {
-            for (id, live) in slot.live.iter_mut() {
-                live.closing = true;
-                actions.push(Action::Close {
-                    id: *id,
-                    reason: Reason::Banned,
-                });
-            }
+            slot.close_all(Reason::Banned, actions);
             if let Some(at) = slot.next_dial_at {
                 set_dial(&mut self.schedule, peer, slot, Some(at.max(until)));
             }

@@ -12,6 +12,8 @@ use crate::id::{ConnectionDirection, ConnectionId, PeerId};
 use crate::snapshot::{PeerCounters, PeerState};
 use crate::wire::Reason;
 
+use super::action::Action;
+
 /// An established connection in a row.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(super) struct Live {
@@ -53,6 +55,15 @@ pub(super) struct Slot {
 }
 
 impl Slot {
+    /// Marks every established connection of the row as closing and asks
+    /// each to close with `reason`.
+    pub(super) fn close_all(&mut self, reason: Reason, actions: &mut Vec<Action>) {
+        for (id, live) in self.live.iter_mut() {
+            live.closing = true;
+            actions.push(Action::Close { id: *id, reason });
+        }
+    }
+
     pub(super) fn is_empty(&self) -> bool {
         !self.persistent && !self.is_self && self.live.is_empty() && self.pending.is_empty()
     }
