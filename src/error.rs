@@ -11,7 +11,7 @@ use std::io;
 
 use crate::wire::{MessageType, Reason};
 
-pub use peerlink_core::close::CloseCause;
+pub use peerlink_core::close::{CloseCause, DisconnectReason};
 pub use peerlink_core::error::{
     ConfigError, DecodeError, FrameError, PingTimeout, ProtocolViolation,
 };
@@ -60,8 +60,9 @@ impl HandshakeError {
         }
     }
 
-    /// The reason code this failure is reported under.
-    pub fn reason(&self) -> Reason {
+    /// How this failure is reported: who refused, with which reason code,
+    /// or that the stream was lost.
+    pub fn reason(&self) -> DisconnectReason {
         self.cause().reason()
     }
 
@@ -80,7 +81,11 @@ impl HandshakeError {
             // A session ends its handshake only as above (the shell asks
             // for no local close and queues nothing before it completes);
             // anything else is reported as our refusal, with its reason.
-            other => HandshakeError::Refused(other.reason()),
+            other => match other.reason() {
+                DisconnectReason::Local(r) => HandshakeError::Refused(r),
+                DisconnectReason::Remote(r) => HandshakeError::Rejected(r),
+                DisconnectReason::Lost => io.map_or(HandshakeError::Closed, HandshakeError::Io),
+            },
         }
     }
 }
@@ -157,9 +162,9 @@ impl ConnectionError {
         }
     }
 
-    /// The reason code reported for this end (sent in our `Goodbye` where we
-    /// close, or received in theirs).
-    pub fn reason(&self) -> Reason {
+    /// How this end is reported: our reason (sent in our `Goodbye`), the
+    /// peer's (received in theirs), or that the stream was lost.
+    pub fn reason(&self) -> DisconnectReason {
         self.cause().reason()
     }
 
@@ -187,7 +192,11 @@ impl ConnectionError {
             }
             // Handshake outcomes never end an established session; report
             // anything else as our close, with its reason.
-            other => ConnectionError::LocalClosed(other.reason()),
+            other => match other.reason() {
+                DisconnectReason::Local(r) => ConnectionError::LocalClosed(r),
+                DisconnectReason::Remote(r) => ConnectionError::RemoteClosed(r),
+                DisconnectReason::Lost => io.map_or(ConnectionError::Eof, ConnectionError::Io),
+            },
         }
     }
 }

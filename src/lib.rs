@@ -70,6 +70,7 @@ pub use peerlink_core::{config, id, wire};
 // What a node uses, at the crate root: start a manager on a transport,
 // send, react to events, read the table.
 pub use config::Config;
+pub use error::DisconnectReason;
 pub use error::SendError;
 pub use id::{ConnectionDirection, ConnectionId, NodeId, PeerId};
 pub use manager::{

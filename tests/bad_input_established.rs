@@ -16,6 +16,7 @@ use common::*;
 use peerlink::error::{ConnectionError, DecodeError, FrameError, ProtocolViolation};
 use peerlink::transport::{SimTransport, TcpTransport, Transport};
 use peerlink::wire::{Message, MessageType, Reason, PROTOCOL_VERSION};
+use peerlink::DisconnectReason;
 
 fn too_large(len: u32) -> FrameError {
     FrameError::TooLarge {
@@ -47,7 +48,7 @@ async fn garbage_after_handshake<T: Transport>(mut case: Case<T>) {
         matches!(&err, ConnectionError::Frame(e) if *e == too_large(len)),
         "{err:?}"
     );
-    assert_eq!(err.reason(), Reason::FrameTooLarge);
+    assert_eq!(err.reason(), DisconnectReason::Local(Reason::FrameTooLarge));
     assert!(err.is_misbehaviour());
     assert_goodbye(&mut raw, Reason::FrameTooLarge).await;
     case.finish().await;
@@ -67,7 +68,7 @@ async fn oversize_prefix_after_handshake<T: Transport>(mut case: Case<T>) {
         matches!(&err, ConnectionError::Frame(e) if *e == too_large(cap + 1)),
         "{err:?}"
     );
-    assert_eq!(err.reason(), Reason::FrameTooLarge);
+    assert_eq!(err.reason(), DisconnectReason::Local(Reason::FrameTooLarge));
     assert_goodbye(&mut raw, Reason::FrameTooLarge).await;
     case.finish().await;
 }
@@ -89,7 +90,7 @@ async fn truncated_frame_then_eof<T: Transport>(mut case: Case<T>) {
     raw.shutdown().await;
     let err = case.closed(&conn).await;
     assert!(matches!(err, ConnectionError::Eof), "{err:?}");
-    assert_eq!(err.reason(), Reason::ConnectionLost);
+    assert_eq!(err.reason(), DisconnectReason::Lost);
     assert!(!err.is_misbehaviour());
     let (frames, end) = raw.recv_all(WAIT).await;
     assert_eq!(frames, []);
@@ -110,7 +111,10 @@ async fn unknown_type_after_handshake<T: Transport>(mut case: Case<T>) {
         matches!(err, ConnectionError::Decode(DecodeError::UnknownType(0x7f))),
         "{err:?}"
     );
-    assert_eq!(err.reason(), Reason::ProtocolViolation);
+    assert_eq!(
+        err.reason(),
+        DisconnectReason::Local(Reason::ProtocolViolation)
+    );
     assert_goodbye(&mut raw, Reason::ProtocolViolation).await;
     case.finish().await;
 }
@@ -134,7 +138,10 @@ async fn hello_after_handshake<T: Transport>(mut case: Case<T>) {
         ),
         "{err:?}"
     );
-    assert_eq!(err.reason(), Reason::ProtocolViolation);
+    assert_eq!(
+        err.reason(),
+        DisconnectReason::Local(Reason::ProtocolViolation)
+    );
     assert_goodbye(&mut raw, Reason::ProtocolViolation).await;
     case.finish().await;
 }
@@ -159,7 +166,10 @@ async fn unsolicited_pong<T: Transport>(mut case: Case<T>) {
         ),
         "{err:?}"
     );
-    assert_eq!(err.reason(), Reason::ProtocolViolation);
+    assert_eq!(
+        err.reason(),
+        DisconnectReason::Local(Reason::ProtocolViolation)
+    );
     assert_goodbye(&mut raw, Reason::ProtocolViolation).await;
     case.finish().await;
 }
@@ -188,7 +198,10 @@ async fn duplicate_pong<T: Transport>(mut case: Case<T>) {
         ),
         "{err:?}"
     );
-    assert_eq!(err.reason(), Reason::ProtocolViolation);
+    assert_eq!(
+        err.reason(),
+        DisconnectReason::Local(Reason::ProtocolViolation)
+    );
     assert_goodbye(&mut raw, Reason::ProtocolViolation).await;
     case.finish().await;
 }
@@ -215,7 +228,10 @@ async fn replayed_ping_nonce<T: Transport>(mut case: Case<T>) {
         ),
         "{err:?}"
     );
-    assert_eq!(err.reason(), Reason::ProtocolViolation);
+    assert_eq!(
+        err.reason(),
+        DisconnectReason::Local(Reason::ProtocolViolation)
+    );
     let frames = assert_goodbye(&mut raw, Reason::ProtocolViolation).await;
     assert_eq!(
         frames,

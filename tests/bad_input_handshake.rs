@@ -20,6 +20,7 @@ use peerlink::error::{DecodeError, FrameError, HandshakeError};
 use peerlink::peer::MAX_HANDSHAKE_FRAME;
 use peerlink::transport::{SimTransport, TcpTransport, Transport};
 use peerlink::wire::{Message, MessageType, Reason, PROTOCOL_VERSION};
+use peerlink::DisconnectReason;
 
 /// Before the handshake the cap is the handshake's own, not the frame cap.
 fn too_large_in_handshake(len: u32) -> FrameError {
@@ -53,7 +54,10 @@ async fn garbage_before_handshake<T: Transport>(mut case: Case<T>) {
         "{:?}",
         failure.error
     );
-    assert_eq!(failure.error.reason(), Reason::FrameTooLarge);
+    assert_eq!(
+        failure.error.reason(),
+        DisconnectReason::Local(Reason::FrameTooLarge)
+    );
     assert_wire(&mut raw, &[Message::HelloReject(Reason::FrameTooLarge)]).await;
     case.finish().await;
 }
@@ -75,7 +79,10 @@ async fn oversize_prefix_before_handshake<T: Transport>(mut case: Case<T>) {
         "{:?}",
         failure.error
     );
-    assert_eq!(failure.error.reason(), Reason::FrameTooLarge);
+    assert_eq!(
+        failure.error.reason(),
+        DisconnectReason::Local(Reason::FrameTooLarge)
+    );
     assert_wire(&mut raw, &[Message::HelloReject(Reason::FrameTooLarge)]).await;
     case.finish().await;
 }
@@ -94,7 +101,10 @@ async fn zero_length_prefix_before_handshake<T: Transport>(mut case: Case<T>) {
         "{:?}",
         failure.error
     );
-    assert_eq!(failure.error.reason(), Reason::ProtocolViolation);
+    assert_eq!(
+        failure.error.reason(),
+        DisconnectReason::Local(Reason::ProtocolViolation)
+    );
     assert_wire(&mut raw, &[Message::HelloReject(Reason::ProtocolViolation)]).await;
     case.finish().await;
 }
@@ -115,7 +125,7 @@ async fn truncated_hello_then_eof<T: Transport>(mut case: Case<T>) {
         "{:?}",
         failure.error
     );
-    assert_eq!(failure.error.reason(), Reason::ConnectionLost);
+    assert_eq!(failure.error.reason(), DisconnectReason::Lost);
     assert_wire(&mut raw, &[]).await;
     case.finish().await;
 }
@@ -139,7 +149,10 @@ async fn wrong_magic<T: Transport>(mut case: Case<T>) {
         "{:?}",
         failure.error
     );
-    assert_eq!(failure.error.reason(), Reason::ProtocolViolation);
+    assert_eq!(
+        failure.error.reason(),
+        DisconnectReason::Local(Reason::ProtocolViolation)
+    );
     assert_wire(&mut raw, &[]).await;
     case.finish().await;
 }
@@ -161,7 +174,10 @@ async fn unsupported_version<T: Transport>(mut case: Case<T>) {
         "{:?}",
         failure.error
     );
-    assert_eq!(failure.error.reason(), Reason::UnsupportedVersion);
+    assert_eq!(
+        failure.error.reason(),
+        DisconnectReason::Local(Reason::UnsupportedVersion)
+    );
     assert_wire(
         &mut raw,
         &[Message::HelloReject(Reason::UnsupportedVersion)],
@@ -184,7 +200,10 @@ async fn app_before_handshake<T: Transport>(mut case: Case<T>) {
         "{:?}",
         failure.error
     );
-    assert_eq!(failure.error.reason(), Reason::ProtocolViolation);
+    assert_eq!(
+        failure.error.reason(),
+        DisconnectReason::Local(Reason::ProtocolViolation)
+    );
     assert_wire(&mut raw, &[Message::HelloReject(Reason::ProtocolViolation)]).await;
     case.finish().await;
 }
@@ -199,7 +218,10 @@ async fn assert_slowloris<T: Transport>(case: &mut Case<T>, raw: &mut Raw<T>) {
         "{:?}",
         failure.error
     );
-    assert_eq!(failure.error.reason(), Reason::HandshakeTimeout);
+    assert_eq!(
+        failure.error.reason(),
+        DisconnectReason::Local(Reason::HandshakeTimeout)
+    );
     let took = failure.at - failure.accepted_at;
     let timeout = config().handshake_timeout;
     if case.exact {

@@ -10,7 +10,7 @@ use peerlink::error::SendError;
 use peerlink::manager::{ConnectionManager, Events, ManagerOptions, PeerEvent};
 use peerlink::transport::TcpTransport;
 use peerlink::wire::Reason;
-use peerlink::{Config, PeerId};
+use peerlink::{Config, DisconnectReason, PeerId};
 
 /// Every wait in these tests is bounded by this.
 const LIMIT: Duration = Duration::from_secs(20);
@@ -93,7 +93,10 @@ async fn messages_arrive_between_connected_and_disconnected() {
             peer: p,
             conn_id,
             reason,
-        }) => assert_eq!((p, conn_id, reason), (peer, conn, Reason::Shutdown)),
+        }) => assert_eq!(
+            (p, conn_id, reason),
+            (peer, conn, DisconnectReason::Remote(Reason::Shutdown))
+        ),
         other => panic!("expected Disconnected after the last message, got {other:?}"),
     }
     receiver.shutdown().await;
@@ -185,7 +188,10 @@ async fn dropping_the_last_handle_shuts_the_manager_down() {
     match next(&mut stays_events).await {
         Some(PeerEvent::Disconnected {
             peer: p, reason, ..
-        }) => assert_eq!((p, reason), (peer, Reason::Shutdown)),
+        }) => assert_eq!(
+            (p, reason),
+            (peer, DisconnectReason::Remote(Reason::Shutdown))
+        ),
         other => panic!("expected Disconnected(shutdown), got {other:?}"),
     }
     let ended = async { while goes_events.recv().await.is_some() {} };

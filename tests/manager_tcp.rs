@@ -124,7 +124,10 @@ async fn three_node_mesh_on_loopback() {
         })
         .await
         .expect("disconnect seen");
-        assert_eq!(reason, peerlink::wire::Reason::Shutdown);
+        assert_eq!(
+            reason,
+            peerlink::DisconnectReason::Remote(peerlink::Reason::Shutdown)
+        );
     }
     for m in &managers[1..] {
         m.shutdown().await;

@@ -13,7 +13,7 @@ use peerlink::error::{ConnectionError, ProtocolViolation};
 use peerlink::peer::ConnectionEventKind;
 use peerlink::transport::SimTransport;
 use peerlink::wire::{Message, Reason};
-use peerlink::{Config, ConnectionDirection, ConnectionId, NodeId, PeerId};
+use peerlink::{Config, ConnectionDirection, ConnectionId, DisconnectReason, NodeId, PeerId};
 use tokio::time::Instant;
 
 /// Node id of the test node (host "b").
@@ -149,7 +149,7 @@ fn test_inbound_outbound_behavior() {
             matches!(remote, ConnectionError::RemoteClosed(Reason::Shutdown)),
             "{remote:?}"
         );
-        assert_eq!(remote.reason(), Reason::Shutdown);
+        assert_eq!(remote.reason(), DisconnectReason::Remote(Reason::Shutdown));
         assert!(a.handle.sender().is_closed());
         assert_eq!(a.panics.load(Ordering::SeqCst), 0);
         assert_eq!(taps.panics.load(Ordering::SeqCst), 0);
@@ -188,7 +188,7 @@ fn test_timeout_detection() {
             matches!(a_err, ConnectionError::PingTimeout { missed: 3 }),
             "{a_err:?}"
         );
-        assert_eq!(a_err.reason(), Reason::PingTimeout);
+        assert_eq!(a_err.reason(), DisconnectReason::Local(Reason::PingTimeout));
         // Pings at +1 s, +2 s, +3 s go unanswered; the third expires at +5 s.
         let last_answered = a_established;
         assert_eq!(
@@ -374,7 +374,7 @@ fn ping_flood_is_cut_off() {
             ),
             "{err:?}"
         );
-        assert_eq!(err.reason(), Reason::RateLimited);
+        assert_eq!(err.reason(), DisconnectReason::Local(Reason::RateLimited));
         let (frames, _) = raw.recv_all(secs(5)).await;
         let pongs = frames
             .iter()

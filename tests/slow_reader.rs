@@ -34,7 +34,7 @@ use peerlink::error::{ConnectionError, SendError};
 use peerlink::peer::{ConnectionEvent, ConnectionEventKind, ConnectionHandle, MAX_HANDSHAKE_FRAME};
 use peerlink::transport::TcpTransport;
 use peerlink::wire::{decode_frame, Hello, Message, Reason, PROTOCOL_VERSION};
-use peerlink::{Config, ConnectionId, NodeId, PeerId};
+use peerlink::{Config, ConnectionId, DisconnectReason, NodeId, PeerId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpSocket;
@@ -223,8 +223,8 @@ async fn peer_that_pings_but_never_reads_is_closed_as_slow_reader() {
         let (_, err) = next_closed(&mut taps.events, hostile_id, FILL_WAIT).await;
         let took = started.elapsed();
         assert!(matches!(err, ConnectionError::SlowReader), "{err:?}");
-        assert_eq!(err.reason(), Reason::SlowReader);
-        assert_eq!(err.reason().code(), 14);
+        assert_eq!(err.reason(), DisconnectReason::Local(Reason::SlowReader));
+        assert_eq!(err.reason().code().map(Reason::code), Some(14));
         assert_eq!(err.reason().as_str(), "slow_reader");
         assert!(!err.is_misbehaviour());
 

@@ -1,5 +1,5 @@
 //! `CloseCause`: why a connection ended or a handshake failed, as the core
-//! sees it, and the one rule that decides whether that earns the peer a
+//! sees it; `DisconnectReason`, what its owner is told; and the one rule that decides whether that earns the peer a
 //! misbehaviour strike. The shell's error types (with their `io::Error`s)
 //! map onto it; the peer table decides from it alone.
 
@@ -52,11 +52,14 @@ pub enum CloseCause {
 }
 
 impl CloseCause {
-    /// The reason code this end reports (and sends, where we close).
-    pub fn reason(&self) -> Reason {
-        match self {
-            CloseCause::Remote(r) | CloseCause::Local(r) | CloseCause::Refused(r) => *r,
-            CloseCause::Lost => Reason::ConnectionLost,
+    /// What the owner is told: who closed the connection and with which
+    /// reason code, or that it was lost without one. For a close of ours,
+    /// the code is also what our `Goodbye` or `HelloReject` carries.
+    pub fn reason(&self) -> DisconnectReason {
+        let ours = match self {
+            CloseCause::Remote(r) => return DisconnectReason::Remote(*r),
+            CloseCause::Lost => return DisconnectReason::Lost,
+            CloseCause::Local(r) | CloseCause::Refused(r) => *r,
             CloseCause::HandshakeTimeout => Reason::HandshakeTimeout,
             CloseCause::Frame(FrameError::TooLarge { .. }) => Reason::FrameTooLarge,
             CloseCause::Decode(DecodeError::UnsupportedVersion(_)) => Reason::UnsupportedVersion,
@@ -67,7 +70,8 @@ impl CloseCause {
             | CloseCause::Violation(_) => Reason::ProtocolViolation,
             CloseCause::PingTimeout { .. } => Reason::PingTimeout,
             CloseCause::SlowReader => Reason::SlowReader,
-        }
+        };
+        DisconnectReason::Local(ours)
     }
 
     /// Whether this earns the peer a misbehaviour strike: input that we
@@ -89,8 +93,58 @@ impl CloseCause {
         detected
             && matches!(
                 self.reason(),
-                Reason::ProtocolViolation | Reason::FrameTooLarge | Reason::RateLimited
+                DisconnectReason::Local(
+                    Reason::ProtocolViolation | Reason::FrameTooLarge | Reason::RateLimited
+                )
             )
+    }
+}
+
+/// Why a connection ended or a handshake failed, as the owner is told
+/// (`PeerEvent::Disconnected`, connection errors, counters): which side
+/// closed it and the wire reason it gave, or that the stream ended without
+/// one. Wire codes are [`Reason`]s; losing a connection is not a code and
+/// never travels. The three cases are the only ones there can be, so the
+/// enum is exhaustive: match it without a wildcard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DisconnectReason {
+    /// This node closed it (owner request, shutdown, tie-break, ban, or a
+    /// fault it found in the peer) and told the peer this reason when the
+    /// stream allowed.
+    Local(Reason),
+    /// The peer closed it with this reason: its `Goodbye`, or its
+    /// `HelloReject` of our hello.
+    Remote(Reason),
+    /// The stream ended or failed without a goodbye: the peer crashed or
+    /// reset, the path broke, or a dial's TCP connect failed.
+    Lost,
+}
+
+impl DisconnectReason {
+    /// The wire reason either side gave; `None` for [`Self::Lost`].
+    pub fn code(self) -> Option<Reason> {
+        match self {
+            DisconnectReason::Local(r) | DisconnectReason::Remote(r) => Some(r),
+            DisconnectReason::Lost => None,
+        }
+    }
+
+    /// A stable lowercase name for logs, metrics labels and snapshots: the
+    /// wire reason's name (see [`Reason::as_str`]), or `connection_lost`.
+    pub fn as_str(self) -> &'static str {
+        self.code().map_or("connection_lost", Reason::as_str)
+    }
+}
+
+/// The reason's name as logs and traces print it: the wire reason (see
+/// [`Reason`]'s `Display`, `other(N)` for an unknown code), or
+/// `connection_lost`. Which side closed is in the variant, not the text.
+impl std::fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.code() {
+            Some(r) => r.fmt(f),
+            None => f.write_str("connection_lost"),
+        }
     }
 }
 
@@ -130,21 +184,45 @@ mod tests {
         }
     }
 
-    /// Each cause reports the reason the wire and the metrics use.
+    /// Each cause reports who closed and the reason the wire and the
+    /// metrics use; a lost connection has no wire code.
     #[test]
     fn reasons() {
-        assert_eq!(CloseCause::Lost.reason(), Reason::ConnectionLost);
-        assert_eq!(
-            CloseCause::Violation(ProtocolViolation::PingFlood).reason(),
-            Reason::RateLimited
-        );
-        assert_eq!(
-            CloseCause::Frame(FrameError::TooLarge { len: 9, max: 1 }).reason(),
-            Reason::FrameTooLarge
-        );
-        assert_eq!(
-            CloseCause::Remote(Reason::Duplicate).reason(),
-            Reason::Duplicate
-        );
+        use DisconnectReason::{Local, Lost, Remote};
+        let cases = [
+            (CloseCause::Lost, Lost, None, "connection_lost"),
+            (
+                CloseCause::Violation(ProtocolViolation::PingFlood),
+                Local(Reason::RateLimited),
+                Some(Reason::RateLimited),
+                "rate_limited",
+            ),
+            (
+                CloseCause::Frame(FrameError::TooLarge { len: 9, max: 1 }),
+                Local(Reason::FrameTooLarge),
+                Some(Reason::FrameTooLarge),
+                "frame_too_large",
+            ),
+            (
+                CloseCause::Remote(Reason::Duplicate),
+                Remote(Reason::Duplicate),
+                Some(Reason::Duplicate),
+                "duplicate",
+            ),
+            (
+                CloseCause::Refused(Reason::SelfConnection),
+                Local(Reason::SelfConnection),
+                Some(Reason::SelfConnection),
+                "self_connection",
+            ),
+        ];
+        for (cause, reason, code, name) in cases {
+            assert_eq!(cause.reason(), reason, "{cause:?}");
+            assert_eq!(reason.code(), code, "{cause:?}");
+            assert_eq!(reason.as_str(), name, "{cause:?}");
+        }
+        assert_eq!(Lost.to_string(), "connection_lost");
+        assert_eq!(Remote(Reason::Duplicate).to_string(), "duplicate");
+        assert_eq!(Local(Reason::from_code(200)).to_string(), "other(200)");
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use crate::close::DisconnectReason;
 use crate::id::{ConnectionDirection, ConnectionId, NodeId, PeerId};
-use crate::wire::Reason;
 
 /// An event from the connection manager, in the order it happened.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -35,8 +35,9 @@ pub enum PeerEvent {
         peer: PeerId,
         /// The connection that ended.
         conn_id: ConnectionId,
-        /// Why it ended.
-        reason: Reason,
+        /// Why it ended: who closed it, with which reason, or that it was
+        /// lost.
+        reason: DisconnectReason,
     },
     /// An application payload from the peer.
     Message {

@@ -9,8 +9,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::close::DisconnectReason;
 use crate::id::{ConnectionDirection, ConnectionId, NodeId, PeerId};
-use crate::wire::Reason;
 
 /// Where a peer's row stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -81,7 +81,7 @@ pub struct ManagerStats {
 }
 
 impl ManagerStats {
-    pub(crate) fn count_reason(&mut self, reason: Reason) {
+    pub(crate) fn count_reason(&mut self, reason: DisconnectReason) {
         *self.reasons.entry(reason.as_str()).or_default() += 1;
     }
 }

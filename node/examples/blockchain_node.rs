@@ -20,8 +20,7 @@ use std::time::Duration;
 use bytes::{BufMut, Bytes, BytesMut};
 use peerlink::manager::{ConnectionManager, Events, ManagerOptions, PeerEvent, StartError};
 use peerlink::transport::TcpTransport;
-use peerlink::wire::Reason;
-use peerlink::{Config, PeerId};
+use peerlink::{Config, DisconnectReason, PeerId};
 use tokio::sync::{mpsc, watch};
 
 /// The chain's own network id: peerlink refuses peers of other networks.
@@ -139,7 +138,7 @@ pub struct ChainState {
     /// The height each peer announced in its `Status`.
     pub peer_heights: BTreeMap<PeerId, u64>,
     /// Peers that left, in order, and why.
-    pub departures: Vec<(PeerId, Reason)>,
+    pub departures: Vec<(PeerId, DisconnectReason)>,
     /// Payloads that were not chain messages.
     pub bad_messages: u64,
 }

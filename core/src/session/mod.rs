@@ -55,7 +55,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::close::CloseCause;
+use crate::close::{CloseCause, DisconnectReason};
 use crate::config::Config;
 use crate::error::{DecodeError, PingTimeout, ProtocolViolation};
 use crate::handshake::{check_hello, MAX_HANDSHAKE_FRAME};
@@ -416,9 +416,10 @@ impl Session {
                     (ConnectionDirection::Outbound, _) => ClosePolicy::Drop,
                     // Not our protocol at all: nothing useful to say to it.
                     (_, CloseCause::Decode(DecodeError::BadMagic(_))) => ClosePolicy::Drop,
-                    (ConnectionDirection::Inbound, _) => {
-                        ClosePolicy::Final(reject_frame(cause.reason()))
-                    }
+                    (ConnectionDirection::Inbound, _) => match cause.reason() {
+                        DisconnectReason::Local(reason) => ClosePolicy::Final(reject_frame(reason)),
+                        _ => ClosePolicy::Drop,
+                    },
                 };
                 return self.close_with(cause, policy);
             }
@@ -528,11 +529,16 @@ impl Session {
         self.events.push_back(SessionEvent::Established(remote));
     }
 
-    /// Closes an established session with `cause`, saying
-    /// `Goodbye(cause.reason())`.
+    /// Closes an established session with `cause`, a close of ours,
+    /// saying `Goodbye` with its reason.
     fn say_goodbye(&mut self, cause: CloseCause) {
-        let frame = Message::Goodbye(cause.reason()).to_frame();
-        self.close_with(cause, ClosePolicy::Final(frame));
+        let policy = match cause.reason() {
+            DisconnectReason::Local(reason) => {
+                ClosePolicy::Final(Message::Goodbye(reason).to_frame())
+            }
+            _ => ClosePolicy::Drop,
+        };
+        self.close_with(cause, policy);
     }
 
     fn close_with(&mut self, cause: CloseCause, policy: ClosePolicy) {

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::bans::BanList;
+use crate::close::DisconnectReason;
 use crate::config::Config;
 use crate::id::{ConnectionDirection, ConnectionId, NodeId, PeerId};
 use crate::policy::{admits_inbound, may_dial};
@@ -177,7 +178,7 @@ impl PeerTable {
         };
         if let Some(reason) = refusal {
             self.stats.inbound_refused += 1;
-            self.stats.count_reason(reason);
+            self.stats.count_reason(DisconnectReason::Local(reason));
             return Err(reason);
         }
         let id = self.allocate_id();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::slot::{set_dial, Live};
 use super::{Action, PeerTable};
 use crate::backoff::backoff_delay;
-use crate::close::CloseCause;
+use crate::close::{CloseCause, DisconnectReason};
 use crate::connection::ConnectionInfo;
 use crate::event::PeerEvent;
 use crate::id::{ConnectionDirection, ConnectionId, PeerId};
@@ -52,7 +52,7 @@ impl PeerTable {
         if direction == Some(ConnectionDirection::Outbound) {
             slot.counters.dial_failures += 1;
             self.stats.dial_failures += 1;
-            if reason == Some(Reason::SelfConnection) {
+            if reason.and_then(DisconnectReason::code) == Some(Reason::SelfConnection) {
                 slot.is_self = true;
                 set_dial(&mut self.schedule, peer, slot, None);
             } else if slot.active.is_none() && slot.persistent {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use crate::close::DisconnectReason;
 use crate::connection::ConnectionInfo;
 use crate::id::{ConnectionDirection, ConnectionId, PeerId};
 use crate::snapshot::{PeerCounters, PeerState};
@@ -49,7 +50,7 @@ pub(super) struct Slot {
     /// handshake with it was in flight: its winner is probably that
     /// handshake, so `Disconnected` for this connection waits for the
     /// outcome instead of flapping (`Disconnected` then `Connected`).
-    pub(super) deferred_disconnect: Option<(ConnectionId, Reason)>,
+    pub(super) deferred_disconnect: Option<(ConnectionId, DisconnectReason)>,
     pub(super) last_rtt: Option<Duration>,
     pub(super) counters: PeerCounters,
 }

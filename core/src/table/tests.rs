@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Action, PeerTable};
-use crate::close::CloseCause;
+use crate::close::{CloseCause, DisconnectReason};
 use crate::config::Config;
 use crate::connection::ConnectionInfo;
 use crate::error::{DecodeError, FrameError};
@@ -226,7 +226,7 @@ fn one_dial_in_flight_then_backoff_then_redial() {
             Action::Emit(PeerEvent::Disconnected {
                 peer: peer(),
                 conn_id: second[0],
-                reason: Reason::ConnectionLost,
+                reason: DisconnectReason::Lost,
             }),
         ]
     );
@@ -506,7 +506,7 @@ fn duplicate_goodbye_waits_for_the_winner() {
                     evs[..],
                     [PeerEvent::Disconnected {
                         conn_id: ConnectionId(100),
-                        reason: Reason::Duplicate,
+                        reason: DisconnectReason::Remote(Reason::Duplicate),
                         ..
                     }]
                 ),

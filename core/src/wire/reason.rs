@@ -2,8 +2,11 @@
 
 use std::fmt;
 
-/// Why a connection was refused or closed. One code space serves both the
-/// handshake reject and `Goodbye`, so logs and metrics use one vocabulary.
+/// Why a connection was refused or closed, as a code on the wire. One code
+/// space serves both the handshake reject and `Goodbye`, so logs and metrics
+/// use one vocabulary. A connection that ends without a goodbye has no
+/// reason code: the owner hears it as
+/// [`DisconnectReason::Lost`](crate::close::DisconnectReason::Lost).
 ///
 /// Unknown codes from a newer peer decode as [`Reason::Other`] rather than
 /// failing: a reason is advisory, the close happens either way. Every code
@@ -45,9 +48,6 @@ pub enum Reason {
     SlowReader,
     /// The peer sent messages faster than allowed.
     RateLimited,
-    /// Local only, never sent: the stream ended or failed without a
-    /// goodbye (the peer crashed, reset, or the path broke).
-    ConnectionLost,
     /// A code this version does not know, kept as it came.
     Other(UnknownReason),
 }
@@ -72,7 +72,6 @@ impl Reason {
             Reason::Banned => 13,
             Reason::SlowReader => 14,
             Reason::RateLimited => 15,
-            Reason::ConnectionLost => 16,
             Reason::Other(unknown) => unknown.0,
         }
     }
@@ -96,7 +95,6 @@ impl Reason {
             13 => Reason::Banned,
             14 => Reason::SlowReader,
             15 => Reason::RateLimited,
-            16 => Reason::ConnectionLost,
             other => Reason::Other(UnknownReason(other)),
         }
     }
@@ -120,13 +118,12 @@ impl Reason {
             Reason::Banned => "banned",
             Reason::SlowReader => "slow_reader",
             Reason::RateLimited => "rate_limited",
-            Reason::ConnectionLost => "connection_lost",
             Reason::Other(_) => "other",
         }
     }
 }
 
-/// A reason code this version does not define (17 and up), as a newer
+/// A reason code this version does not define (16 and up), as a newer
 /// peer sent it. Only [`Reason::from_code`] makes one, so it never holds a
 /// known code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -161,11 +158,11 @@ mod tests {
             assert_eq!(Reason::from_code(reason.code()), reason);
             match reason {
                 Reason::Other(unknown) => {
-                    assert!(code > 16);
+                    assert!(code > 15);
                     assert_eq!(unknown.code(), code);
                     assert_eq!(reason.to_string(), format!("other({code})"));
                 }
-                _ => assert!(code <= 16),
+                _ => assert!(code <= 15),
             }
         }
     }
