@@ -21,7 +21,7 @@ use common::*;
 use peerlink::manager::{ConnectionManager, ManagerOptions, PeerEvent};
 use peerlink::peer::{ConnectionEventKind, ConnectionHandle, PeerConnection};
 use peerlink::transport::TcpTransport;
-use peerlink::{Config, ConnectionId};
+use peerlink::{Config, ConnectionIds};
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpSocket};
@@ -122,7 +122,8 @@ impl Ours {
                     &TcpTransport,
                     addr,
                     &ctx,
-                    ConnectionId(i as u64),
+                    // Each dialer is its own node: its one connection is its c1.
+                    ConnectionIds::new().allocate(),
                     rng(i as u64),
                 )
                 .await

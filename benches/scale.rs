@@ -32,7 +32,7 @@ use peerlink::manager::{ConnectionManager, ManagerOptions, PeerEvent};
 use peerlink::peer::PeerConnection;
 use peerlink::transport::TcpTransport;
 use peerlink::wire::Message;
-use peerlink::{Config, ConnectionId};
+use peerlink::{Config, ConnectionIds};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
@@ -154,7 +154,8 @@ async fn peerlink_peers(addr: SocketAddr, n: usize) -> Vec<peerlink::peer::Conne
                 &TcpTransport,
                 addr,
                 &ctx,
-                ConnectionId(i as u64),
+                // Each dialer is its own node: its one connection is its c1.
+                ConnectionIds::new().allocate(),
                 rng(i as u64),
             )
             .await

@@ -22,7 +22,7 @@ use peerlink::manager::{ConnectionManager, ManagerOptions, PeerEvent};
 use peerlink::peer::PeerConnection;
 use peerlink::transport::TcpTransport;
 use peerlink::wire::{Hello, Message, PROTOCOL_VERSION};
-use peerlink::{Config, ConnectionId, NodeId};
+use peerlink::{Config, ConnectionIds, NodeId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -104,7 +104,8 @@ async fn ours_round(n: usize) -> f64 {
                 &TcpTransport,
                 addr,
                 &ctx,
-                ConnectionId(i as u64),
+                // Each dialer is its own node: its one connection is its c1.
+                ConnectionIds::new().allocate(),
                 rng(i as u64),
             )
             .await

@@ -104,14 +104,15 @@ mod tests {
     use tokio::time::Instant;
 
     use super::*;
-    use crate::id::{ConnectionDirection, ConnectionId, NodeId};
+    use crate::id::{ConnectionDirection, ConnectionIds, NodeId};
     use crate::peer::{Batch, ConnectionHandle, ConnectionInfo, SendQueue};
     use crate::wire::{Hello, PROTOCOL_VERSION};
 
     fn handle(last: u8) -> (ConnectionHandle, SendQueue) {
         let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, last));
         let info = ConnectionInfo {
-            id: ConnectionId(u64::from(last)),
+            // Each handle stands for a different peer's connection.
+            id: ConnectionIds::new().allocate(),
             peer: PeerId::new(ip),
             direction: ConnectionDirection::Inbound,
             local_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 9000),

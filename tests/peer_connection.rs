@@ -13,7 +13,7 @@ use peerlink::error::{ConnectionError, ProtocolViolation};
 use peerlink::peer::ConnectionEventKind;
 use peerlink::transport::SimTransport;
 use peerlink::wire::{Message, Reason};
-use peerlink::{Config, ConnectionDirection, ConnectionId, DisconnectReason, NodeId, PeerId};
+use peerlink::{Config, ConnectionDirection, DisconnectReason, NodeId, PeerId};
 use tokio::time::Instant;
 
 /// Node id of the test node (host "b").
@@ -55,20 +55,20 @@ fn test_peer_connection_ping_pong() {
     let (mut sim, mut taps) = two_node_sim(1, latency, Duration::from_secs(10), config.clone());
     sim.client("a", async move {
         let ctx = context(NODE_A, config.clone(), None);
-        let mut a = dial(&SimTransport::default(), sim_addr("b"), &ctx, 1, 11).await?;
+        let mut a = dial(&SimTransport::default(), sim_addr("b"), &ctx, 11).await?;
         let established = Instant::from_std(a.handle.info().established_at);
         let b = taps.accepted.recv().await.expect("b accepted");
         let b_id = b.handle.info().id;
 
         // The dialer's first ping goes out on establishment: RTT is 2L.
-        let (_, rtt) = next_rtt(&mut a.events, ConnectionId(1), secs(1)).await;
+        let (_, rtt) = next_rtt(&mut a.events, a.handle.info().id, secs(1)).await;
         assert_eq!(rtt, 2 * latency);
         assert_eq!(Instant::now() - established, 2 * latency);
         let (_, rtt) = next_rtt(&mut taps.events, b_id, secs(1)).await;
         assert_eq!(rtt, 2 * latency);
 
         // The next ping is one interval later and measures the same.
-        let (_, rtt) = next_rtt(&mut a.events, ConnectionId(1), secs(2)).await;
+        let (_, rtt) = next_rtt(&mut a.events, a.handle.info().id, secs(2)).await;
         assert_eq!(rtt, 2 * latency);
         assert_eq!(
             Instant::now() - established,
@@ -94,11 +94,11 @@ fn test_inbound_outbound_behavior() {
     let (mut sim, mut taps) = two_node_sim(2, latency, secs(10), config.clone());
     sim.client("a", async move {
         let ctx = context(NODE_A, config.clone(), None);
-        let mut a = dial(&SimTransport::default(), sim_addr("b"), &ctx, 7, 12).await?;
+        let mut a = dial(&SimTransport::default(), sim_addr("b"), &ctx, 12).await?;
         let b = taps.accepted.recv().await.expect("b accepted").handle;
         let (a_info, b_info) = (a.handle.info().clone(), b.info().clone());
-        assert_eq!(a_info.id, ConnectionId(7));
-        assert_eq!(b_info.id, ConnectionId(1));
+        assert_eq!(a_info.id.get(), 1);
+        assert_eq!(b_info.id.get(), 1);
         assert_eq!(a_info.direction, ConnectionDirection::Outbound);
         assert_eq!(b_info.direction, ConnectionDirection::Inbound);
         assert_eq!(a_info.peer, PeerId::new(turmoil::lookup("b")));
@@ -170,20 +170,20 @@ fn test_timeout_detection() {
     let (mut sim, mut taps) = two_node_sim(3, latency, secs(30), config.clone());
     sim.client("a", async move {
         let ctx = context(NODE_A, config.clone(), None);
-        let mut a = dial(&SimTransport::default(), sim_addr("b"), &ctx, 1, 13).await?;
+        let mut a = dial(&SimTransport::default(), sim_addr("b"), &ctx, 13).await?;
         let a_established = turmoil::sim_elapsed().expect("in sim");
         let b = taps.accepted.recv().await.expect("b accepted");
         let b_id = b.handle.info().id;
         // b completes its handshake when it sends HelloAccept, L earlier.
         assert_eq!(b.at + latency, a_established);
         // Both first pings are answered; then the link goes silent.
-        next_rtt(&mut a.events, ConnectionId(1), secs(1)).await;
+        next_rtt(&mut a.events, a.handle.info().id, secs(1)).await;
         next_rtt(&mut taps.events, b_id, secs(1)).await;
         turmoil::hold("a", "b");
         let silent_at = turmoil::sim_elapsed().expect("in sim");
         assert_eq!(silent_at, a_established + 2 * latency);
 
-        let (a_dead_at, a_err) = next_closed(&mut a.events, ConnectionId(1), bound * 2).await;
+        let (a_dead_at, a_err) = next_closed(&mut a.events, a.handle.info().id, bound * 2).await;
         assert!(
             matches!(a_err, ConnectionError::PingTimeout { missed: 3 }),
             "{a_err:?}"
@@ -262,7 +262,7 @@ fn first_rtt_is_exactly_twice_latency_across_seeds() {
             let (mut sim, mut taps) = two_node_sim(seed, latency, secs(5), config.clone());
             sim.client("a", async move {
                 let ctx = context(NODE_A, config, None);
-                let mut a = dial(&SimTransport::default(), sim_addr("b"), &ctx, 1, seed).await?;
+                let mut a = dial(&SimTransport::default(), sim_addr("b"), &ctx, seed).await?;
                 let b_id = taps
                     .accepted
                     .recv()
@@ -271,7 +271,7 @@ fn first_rtt_is_exactly_twice_latency_across_seeds() {
                     .handle
                     .info()
                     .id;
-                let (_, a_rtt) = next_rtt(&mut a.events, ConnectionId(1), secs(1)).await;
+                let (_, a_rtt) = next_rtt(&mut a.events, a.handle.info().id, secs(1)).await;
                 let (_, b_rtt) = next_rtt(&mut taps.events, b_id, secs(1)).await;
                 assert_eq!((a_rtt, b_rtt), (2 * latency, 2 * latency), "seed {seed}");
                 Ok(())
@@ -309,7 +309,7 @@ fn pong_at_exactly_the_timeout_is_never_dead_over_three_hours() {
     );
     sim.client("a", async move {
         let ctx = context(NODE_A, config.clone(), None);
-        let mut a = dial(&SimTransport::default(), sim_addr("b"), &ctx, 1, 15).await?;
+        let mut a = dial(&SimTransport::default(), sim_addr("b"), &ctx, 15).await?;
         let a_established = turmoil::sim_elapsed().expect("in sim");
         let b = taps.accepted.recv().await.expect("accepted");
         let end = a_established + run_for;

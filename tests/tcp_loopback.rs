@@ -13,7 +13,7 @@ use common::*;
 use peerlink::error::ConnectionError;
 use peerlink::transport::TcpTransport;
 use peerlink::wire::Reason;
-use peerlink::{Config, ConnectionDirection, ConnectionId, NodeId, PeerId};
+use peerlink::{Config, ConnectionDirection, NodeId, PeerId};
 
 const NODE_LISTENER: u128 = 0x1111;
 const NODE_DIALER: u128 = 0x2222;
@@ -35,7 +35,7 @@ async fn two_nodes_exchange_over_loopback() {
         assert_ne!(addr.port(), 0);
 
         let ctx = context(NODE_DIALER, config, Some(loopback(2)));
-        let mut a = dial(&TcpTransport, addr, &ctx, 1, 2).await.expect("dial");
+        let mut a = dial(&TcpTransport, addr, &ctx, 2).await.expect("dial");
         let b = taps.accepted.recv().await.expect("accepted").handle;
         let (a_info, b_info) = (a.handle.info().clone(), b.info().clone());
 
@@ -48,7 +48,7 @@ async fn two_nodes_exchange_over_loopback() {
         assert_eq!(b_info.direction, ConnectionDirection::Inbound);
         assert_eq!(a_info.remote.node_id, NodeId(NODE_LISTENER));
         assert_eq!(b_info.remote.node_id, NodeId(NODE_DIALER));
-        assert_eq!(b_info.id, ConnectionId(1));
+        assert_eq!(b_info.id.get(), 1);
 
         a.handle
             .send(Bytes::from_static(b"to-listener"))
@@ -94,7 +94,7 @@ async fn source_ip_is_the_peer_identity() {
         let mut peers = Vec::new();
         for (i, x) in [2u8, 3].into_iter().enumerate() {
             let ctx = context(NODE_DIALER + i as u128, config.clone(), Some(loopback(x)));
-            let dialed = dial(&TcpTransport, addr, &ctx, 1, 4).await.expect("dial");
+            let dialed = dial(&TcpTransport, addr, &ctx, 4).await.expect("dial");
             let accepted = taps.accepted.recv().await.expect("accepted").handle;
             let remote: SocketAddr = accepted.info().remote_addr;
             assert_eq!(accepted.info().peer, PeerId::new(loopback(x)));

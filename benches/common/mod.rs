@@ -18,7 +18,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use peerlink::peer::{ConnectionContext, ConnectionEvent, ConnectionHandle, PeerConnection};
 use peerlink::transport::{Listener, TcpLinkListener, TcpTransport, Transport};
 use peerlink::wire::{Hello, MessageType, PROTOCOL_VERSION};
-use peerlink::{Config, ConnectionId, NodeId};
+use peerlink::{Config, ConnectionIds, NodeId};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
@@ -109,7 +109,7 @@ pub async fn pair(config: &Config, dial_ip: IpAddr) -> Pair {
         PeerConnection::<TcpTransport>::new_inbound(
             link,
             &server_ctx,
-            ConnectionId(1),
+            ConnectionIds::new().allocate(),
             rng(1),
             |_| Ok(()),
         )
@@ -117,10 +117,10 @@ pub async fn pair(config: &Config, dial_ip: IpAddr) -> Pair {
         .expect("inbound handshake")
     });
     let client_ctx = context(2, config.clone(), Some(dial_ip));
-    let dialer =
-        PeerConnection::new_outbound(&TcpTransport, addr, &client_ctx, ConnectionId(2), rng(2))
-            .await
-            .expect("outbound handshake");
+    let dialer_id = ConnectionIds::new().allocate();
+    let dialer = PeerConnection::new_outbound(&TcpTransport, addr, &client_ctx, dialer_id, rng(2))
+        .await
+        .expect("outbound handshake");
     let acceptor = accept.await.expect("accept task");
     let (dtx, dialer_events) = mpsc::channel(config.event_queue_len);
     let (atx, acceptor_events) = mpsc::channel(config.event_queue_len);

@@ -75,8 +75,40 @@ impl fmt::Display for NodeId {
 /// Names one TCP connection for the lifetime of the manager that owns it.
 /// Ids increase monotonically, so a larger id is a newer connection: this is
 /// the generation that guards cleanup (origin bug #10).
+///
+/// Only a [`ConnectionIds`] allocator makes one (the manager's peer table
+/// keeps its own), so an id always names a connection its allocator handed
+/// out; code outside this crate cannot build one from a number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ConnectionId(pub u64);
+pub struct ConnectionId(pub(crate) u64);
+
+impl ConnectionId {
+    /// The id's number: 1 for the first connection its allocator named.
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+/// Hands out [`ConnectionId`]s in increasing order, starting at 1. A
+/// manager's peer table holds one; code that drives bare connections (a
+/// test, a benchmark) keeps its own and names each connection from it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ConnectionIds {
+    last: u64,
+}
+
+impl ConnectionIds {
+    /// An allocator whose first id is 1.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next id, larger than every id this allocator handed out before.
+    pub fn allocate(&mut self) -> ConnectionId {
+        self.last += 1;
+        ConnectionId(self.last)
+    }
+}
 
 impl fmt::Display for ConnectionId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -106,6 +138,19 @@ impl fmt::Display for ConnectionDirection {
 mod tests {
     use super::*;
     use std::net::{Ipv4Addr, Ipv6Addr};
+
+    /// An allocator names connections 1, 2, 3... in order; two allocators
+    /// are independent.
+    #[test]
+    fn connection_ids_grow_from_one() {
+        let mut ids = ConnectionIds::new();
+        let got: Vec<u64> = (0..3).map(|_| ids.allocate().get()).collect();
+        assert_eq!(got, [1, 2, 3]);
+        let mut other = ConnectionIds::new();
+        let first = other.allocate();
+        assert_eq!((first.get(), first.to_string()), (1, "c1".to_string()));
+        assert!(ids.allocate() > first);
+    }
 
     /// An IPv4-mapped IPv6 address and its IPv4 form are one peer.
     #[test]

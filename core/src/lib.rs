@@ -61,7 +61,7 @@ pub mod table;
 pub mod wire;
 
 pub use config::Config;
-pub use id::{ConnectionDirection, ConnectionId, NodeId, PeerId};
+pub use id::{ConnectionDirection, ConnectionId, ConnectionIds, NodeId, PeerId};
 
 /// A base instant for unit tests, which then add durations to it.
 /// The one clock read in this crate, and only under `cfg(test)`: the

@@ -36,10 +36,8 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use libfuzzer_sys::fuzz_target;
 use peerlink::error::{ConnectionError, HandshakeError, ProtocolViolation};
-use peerlink::id::ConnectionId;
-use peerlink::peer::{
-    ConnectionContext, ConnectionEventKind, PeerConnection, MAX_HANDSHAKE_FRAME,
-};
+use peerlink::id::ConnectionIds;
+use peerlink::peer::{ConnectionContext, ConnectionEventKind, PeerConnection, MAX_HANDSHAKE_FRAME};
 use peerlink::transport::{Link, Listener, Transport};
 use peerlink::wire::{decode_frame, Hello, Message, Reason, FRAME_HEADER_LEN, PROTOCOL_VERSION};
 use peerlink::{Config, NodeId};
@@ -179,8 +177,14 @@ impl Case {
             }
         };
         let rng = ChaCha8Rng::seed_from_u64(1).next_u64();
-        let shake =
-            PeerConnection::<Mem>::new_inbound(link, &ctx, ConnectionId(1), rng, admit).await;
+        let shake = PeerConnection::<Mem>::new_inbound(
+            link,
+            &ctx,
+            ConnectionIds::new().allocate(),
+            rng,
+            admit,
+        )
+        .await;
         let Some(rest) = self.check_handshake(shake.as_ref().map(|c| c.info().remote)) else {
             return;
         };

@@ -409,10 +409,13 @@ fn per_peer_metrics(out: &mut String, snapshot: &Snapshot) {
 mod tests {
     use super::*;
     use peerlink::manager::{ConnectionRow, ManagerStats, PeerCounters, PeerRow};
-    use peerlink::{ConnectionId, PeerId};
+    use peerlink::{ConnectionIds, PeerId};
     use std::time::Duration;
 
     fn snapshot() -> Snapshot {
+        // The third connection its allocator named: `c3`.
+        let mut ids = ConnectionIds::new();
+        let [_, _, c3] = [ids.allocate(), ids.allocate(), ids.allocate()];
         let mut reasons = BTreeMap::new();
         reasons.insert("duplicate", 1);
         Snapshot {
@@ -421,9 +424,9 @@ mod tests {
                 peer: PeerId::new("127.0.0.2".parse().unwrap()),
                 state: PeerState::Connected,
                 persistent: true,
-                active: Some(ConnectionId(3)),
+                active: Some(c3),
                 connections: vec![ConnectionRow {
-                    id: ConnectionId(3),
+                    id: c3,
                     direction: ConnectionDirection::Outbound,
                     local_addr: "127.0.0.1:40000".parse().unwrap(),
                     remote_addr: "127.0.0.2:9000".parse().unwrap(),

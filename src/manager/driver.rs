@@ -343,7 +343,7 @@ impl<T: Transport> Driver<T> {
     fn seed_for(&self, id: ConnectionId) -> u64 {
         use rand::{RngCore, SeedableRng};
         let mut rng = ChaCha8Rng::from_seed(self.conn_seed);
-        rng.set_stream(id.0);
+        rng.set_stream(id.get());
         rng.next_u64()
     }
 }

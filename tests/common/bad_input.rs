@@ -64,9 +64,7 @@ impl<T: Transport> Case<T> {
         exact: bool,
     ) -> Self {
         let ctx = context(HONEST, config(), honest_ip);
-        let honest = dial(&transport, node, &ctx, 1, 21)
-            .await
-            .expect("honest dial");
+        let honest = dial(&transport, node, &ctx, 21).await.expect("honest dial");
         let honest_at_node = taps.accepted.recv().await.expect("accepted").handle;
         let mut case = Case {
             transport,

@@ -26,7 +26,7 @@ use peerlink::peer::{
 };
 use peerlink::transport::{Link, Listener, Transport};
 use peerlink::wire::{decode_frame, Hello, Message, PROTOCOL_VERSION};
-use peerlink::{Config, ConnectionId, NodeId};
+use peerlink::{Config, ConnectionId, ConnectionIds, NodeId};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -200,16 +200,15 @@ pub async fn run_node<T: Transport>(
     sinks: NodeSinks,
 ) -> io::Result<()> {
     let base = Instant::now();
-    let mut next_id = 0u64;
+    let mut ids = ConnectionIds::new();
     loop {
         let link = listener.accept().await?;
-        next_id += 1;
-        let id = ConnectionId(next_id);
+        let id = ids.allocate();
         let accepted_at = stamp(base);
         let ctx = ctx.clone();
         let sinks = sinks.clone();
         let panics = sinks.panics.clone();
-        let conn_rng = rng(seed.wrapping_mul(1000).wrapping_add(next_id));
+        let conn_rng = rng(seed.wrapping_mul(1000).wrapping_add(id.get()));
         spawn_monitored(
             handle_link::<T>(link, ctx, id, conn_rng, sinks, accepted_at, base),
             panics,
@@ -261,17 +260,17 @@ pub struct Dialed {
     pub base: Instant,
 }
 
-/// Dials `addr` with `PeerConnection::new_outbound` and starts it.
+/// Dials `addr` with `PeerConnection::new_outbound` and starts it. The
+/// dialer names it with the first id of its own allocator: `c1`.
 pub async fn dial<T: Transport>(
     transport: &T,
     addr: SocketAddr,
     ctx: &ConnectionContext,
-    id: u64,
     seed: u64,
 ) -> Result<Dialed, ConnectError> {
     let base = Instant::now();
-    let conn =
-        PeerConnection::new_outbound(transport, addr, ctx, ConnectionId(id), rng(seed)).await?;
+    let id = ConnectionIds::new().allocate();
+    let conn = PeerConnection::new_outbound(transport, addr, ctx, id, rng(seed)).await?;
     let (tx, events) = mpsc::channel(TAP_CAPACITY);
     let panics = Arc::new(AtomicUsize::new(0));
     let handle = start_stamped(conn, tx, panics.clone(), base);

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use crate::bans::BanList;
 use crate::close::DisconnectReason;
 use crate::config::Config;
-use crate::id::{ConnectionDirection, ConnectionId, NodeId, PeerId};
+use crate::id::{ConnectionDirection, ConnectionId, ConnectionIds, NodeId, PeerId};
 use crate::policy::{admits_inbound, may_dial};
 use crate::rng::SeededRng;
 use crate::snapshot::{ConnectionRow, ManagerStats, PeerRow, Snapshot};
@@ -38,7 +38,7 @@ pub struct PeerTable {
     local: NodeId,
     own_ip: Option<IpAddr>,
     rng: SeededRng,
-    next_id: u64,
+    ids: ConnectionIds,
     peers: BTreeMap<PeerId, Slot>,
     /// Every pending or live connection id, to its peer.
     index: BTreeMap<ConnectionId, PeerId>,
@@ -66,7 +66,7 @@ impl PeerTable {
             local,
             own_ip,
             rng: SeededRng::from_seed(seed),
-            next_id: 1,
+            ids: ConnectionIds::new(),
             peers: BTreeMap::new(),
             index: BTreeMap::new(),
             stats: ManagerStats::default(),
@@ -80,9 +80,7 @@ impl PeerTable {
     }
 
     fn allocate_id(&mut self) -> ConnectionId {
-        let id = ConnectionId(self.next_id);
-        self.next_id += 1;
-        id
+        self.ids.allocate()
     }
 
     fn is_allowed(&self, ip: IpAddr) -> bool {

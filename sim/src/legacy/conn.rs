@@ -14,6 +14,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use peerlink::transport::SimWriter;
 use peerlink::wire::{decode_frame, Message, Reason};
+use peerlink::ConnectionId;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -145,7 +146,7 @@ impl Pings {
 /// Everything one connection's loop owns.
 pub(crate) struct ConnParts {
     pub(crate) node: Arc<Node>,
-    pub(crate) id: u64,
+    pub(crate) id: ConnectionId,
     pub(crate) key: Key,
     pub(crate) shaken: Shaken,
     pub(crate) out_tx: mpsc::Sender<Out>,
@@ -211,7 +212,7 @@ pub(crate) async fn run(parts: ConnParts) {
         }
     }
     let end = end.unwrap_or(End::Eof);
-    tracing::debug!(peer = %key, conn = id, reason = %end, "closed");
+    tracing::debug!(peer = %key, conn = id.get(), reason = %end, "closed");
     node.on_closed(key, id, &end);
     if let Some(reason) = end.goodbye() {
         let _ = out_tx.try_send(Out::Frame(Message::Goodbye(reason).to_frame()));
@@ -229,7 +230,7 @@ pub(crate) async fn run(parts: ConnParts) {
 
 struct Loop<'a> {
     node: &'a Arc<Node>,
-    id: u64,
+    id: ConnectionId,
     key: Key,
     out: &'a mpsc::Sender<Out>,
 }
@@ -247,7 +248,7 @@ impl Loop<'_> {
                 }),
                 Message::Pong { nonce, .. } => {
                     if !pings.on_pong(nonce) {
-                        tracing::debug!(peer = %self.key, conn = self.id, "unexpected pong dropped");
+                        tracing::debug!(peer = %self.key, conn = self.id.get(), "unexpected pong dropped");
                     }
                 }
                 Message::Goodbye(reason) => return Err(End::Remote(reason)),
@@ -272,14 +273,14 @@ impl Loop<'_> {
         match writer {
             Some((via, tx)) => {
                 if via != self.id {
-                    tracing::debug!(peer = %self.key, conn = self.id, via, "pong routed to another connection");
+                    tracing::debug!(peer = %self.key, conn = self.id.get(), via = via.get(), "pong routed to another connection");
                 }
                 if tx.try_send(frame).is_err() {
-                    tracing::debug!(peer = %self.key, conn = self.id, via, "pong lost: writer closed");
+                    tracing::debug!(peer = %self.key, conn = self.id.get(), via = via.get(), "pong lost: writer closed");
                 }
             }
             None => {
-                tracing::debug!(peer = %self.key, conn = self.id, "pong lost: no writer registered")
+                tracing::debug!(peer = %self.key, conn = self.id.get(), "pong lost: no writer registered")
             }
         }
     }

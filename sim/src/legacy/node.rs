@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use peerlink::transport::{Link, Listener, SimReader, SimTransport, SimWriter, Transport};
 use peerlink::wire::{Hello, Reason, PROTOCOL_VERSION};
-use peerlink::{Config, ConnectionDirection, NodeId};
+use peerlink::{Config, ConnectionDirection, ConnectionId, NodeId};
 use peerlink_core::backoff::backoff_delay;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -235,9 +235,9 @@ impl Node {
             close: close_tx,
         };
         let id = self.table().establish(key, held, &out_tx);
-        tracing::debug!(peer = %key, conn = id, %direction, remote = %remote_node, "established");
+        tracing::debug!(peer = %key, conn = id.get(), %direction, remote = %remote_node, "established");
         let mut rng = ChaCha8Rng::from_seed(self.conn_seed);
-        rng.set_stream(id);
+        rng.set_stream(id.get());
         tokio::spawn(conn::run(ConnParts {
             node: self.clone(),
             id,
@@ -251,7 +251,7 @@ impl Node {
     }
 
     /// A connection's loop ended with `end`.
-    pub(crate) fn on_closed(&self, key: Key, id: u64, end: &End) {
+    pub(crate) fn on_closed(&self, key: Key, id: ConnectionId, end: &End) {
         self.table().on_closed(key, id, end);
     }
 }

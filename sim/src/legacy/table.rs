@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use peerlink::manager::TieBreakPolicy;
 use peerlink::wire::Reason;
-use peerlink::{ConnectionId, NodeId};
+use peerlink::{ConnectionId, ConnectionIds, NodeId};
 use peerlink_core::policy::{resolve, ConnectionView, Resolution};
 use tokio::sync::mpsc;
 
@@ -37,8 +37,8 @@ struct Slot {
     /// The slot's state.
     connected: bool,
     /// The registered writer: the connection sends go to.
-    active: Option<u64>,
-    conns: BTreeMap<u64, Held>,
+    active: Option<ConnectionId>,
+    conns: BTreeMap<ConnectionId, Held>,
     /// Handshakes in flight on open sockets.
     pending: usize,
     dials: u64,
@@ -57,11 +57,11 @@ impl Slot {
 pub(crate) struct Table {
     design: Design,
     local: NodeId,
-    next_id: u64,
+    ids: ConnectionIds,
     slots: BTreeMap<Key, Slot>,
     /// #3's reply registry: per IP, the last connection to finish its
     /// handshake, and its send queue.
-    replies: BTreeMap<IpAddr, (u64, mpsc::Sender<Out>)>,
+    replies: BTreeMap<IpAddr, (ConnectionId, mpsc::Sender<Out>)>,
 }
 
 impl Table {
@@ -74,7 +74,7 @@ impl Table {
         Table {
             design,
             local,
-            next_id: 0,
+            ids: ConnectionIds::new(),
             slots,
             replies: BTreeMap::new(),
         }
@@ -146,9 +146,13 @@ impl Table {
 
     /// A handshake finished: hold the connection, register its writer, and
     /// resolve it against the one registered. Returns its id.
-    pub(crate) fn establish(&mut self, key: Key, held: Held, out: &mpsc::Sender<Out>) -> u64 {
-        self.next_id += 1;
-        let id = self.next_id;
+    pub(crate) fn establish(
+        &mut self,
+        key: Key,
+        held: Held,
+        out: &mpsc::Sender<Out>,
+    ) -> ConnectionId {
+        let id = self.ids.allocate();
         if self.design.replies_via_ip_writer {
             // Origin bug #3: the last handshake wins the peer's writer.
             self.replies.insert(key.ip(), (id, out.clone()));
@@ -171,7 +175,7 @@ impl Table {
             &tie_view(old, o),
             &tie_view(id, n),
         );
-        tracing::debug!(peer = %key, conn = id, ?resolution, "resolve");
+        tracing::debug!(peer = %key, conn = id.get(), ?resolution, "resolve");
         let loser = match resolution {
             Resolution::KeepExisting => id,
             Resolution::KeepNew | Resolution::KeepBoth => {
@@ -187,12 +191,12 @@ impl Table {
     }
 
     /// #3's reply path: the writer registered for `ip`.
-    pub(crate) fn reply_writer(&self, ip: IpAddr) -> Option<(u64, mpsc::Sender<Out>)> {
+    pub(crate) fn reply_writer(&self, ip: IpAddr) -> Option<(ConnectionId, mpsc::Sender<Out>)> {
         self.replies.get(&ip).cloned()
     }
 
     /// Connection `id` ended with `end`.
-    pub(crate) fn on_closed(&mut self, key: Key, id: u64, end: &End) {
+    pub(crate) fn on_closed(&mut self, key: Key, id: ConnectionId, end: &End) {
         if self.replies.get(&key.ip()).is_some_and(|(r, _)| *r == id) {
             self.replies.remove(&key.ip());
         }
@@ -207,17 +211,17 @@ impl Table {
         let was_active = slot.active == Some(id);
         if design.cleanup_by_ip && !was_active && slot.active.take().is_some() {
             // Origin bug #10: no generation guard.
-            tracing::debug!(peer = %key, conn = id, "stale cleanup unregistered the live writer");
+            tracing::debug!(peer = %key, conn = id.get(), "stale cleanup unregistered the live writer");
         }
         if was_active {
             slot.active = None;
             if design.silent_death_keeps_slot && end.is_silent_death() {
                 // Origin bug #11: this exit path forgets the slot's state.
-                tracing::debug!(peer = %key, conn = id, reason = %end, "connection died, slot left connected");
+                tracing::debug!(peer = %key, conn = id.get(), reason = %end, "connection died, slot left connected");
             } else {
                 slot.connected = false;
                 slot.disconnects += 1;
-                tracing::debug!(peer = %key, conn = id, reason = %end, "disconnected");
+                tracing::debug!(peer = %key, conn = id.get(), reason = %end, "disconnected");
             }
         }
         if slot.is_empty() {
@@ -248,9 +252,9 @@ impl Table {
     }
 }
 
-fn tie_view(id: u64, held: &Held) -> ConnectionView {
+fn tie_view(id: ConnectionId, held: &Held) -> ConnectionView {
     ConnectionView {
-        id: ConnectionId(id),
+        id,
         direction: held.view.direction,
         remote_node: held.remote_node,
     }
