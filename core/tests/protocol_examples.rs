@@ -97,7 +97,10 @@ fn expected() -> BTreeMap<&'static str, Vec<Message>> {
         ),
         (
             "a-pong-then-ping",
-            vec![pong(0x5eed_5eed_5eed_5eed, 0), ping(0x0123_4567_89ab_cdef, 0)],
+            vec![
+                pong(0x5eed_5eed_5eed_5eed, 0),
+                ping(0x0123_4567_89ab_cdef, 0),
+            ],
         ),
         ("b-hello", vec![Message::Hello(b)]),
         ("a-accept", vec![Message::HelloAccept(a)]),
@@ -187,4 +190,62 @@ fn examples_are_parsed_from_fenced_blocks() {
     let found = examples(text);
     assert_eq!(found.len(), 1);
     assert_eq!(found["one"], vec![0, 0, 0, 2, 6, 1]);
+}
+
+/// The conformance cases the spec cites in brackets, like [`ping-flood`]
+/// or [`tiebreak-*`]: the lowercase names in backticks inside square
+/// brackets that open with a backtick.
+fn cited_cases(text: &str) -> Vec<String> {
+    let mut cited = Vec::new();
+    for (i, _) in text.match_indices('[') {
+        let rest = &text[i + 1..];
+        let Some(end) = rest.find(']') else { continue };
+        let inside = &rest[..end];
+        if !inside.starts_with('`') {
+            continue;
+        }
+        for (j, name) in inside.split('`').enumerate() {
+            let is_case = name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '*');
+            if j % 2 == 1 && is_case {
+                cited.push(name.to_string());
+            }
+        }
+    }
+    cited
+}
+
+/// Every conformance case the spec cites exists in
+/// `tests/conformance/cases/`, and every case there is cited: a renamed or
+/// deleted case, or a new one the spec does not mention, fails.
+#[test]
+fn cited_conformance_cases_exist() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/conformance/cases");
+    let cases: Vec<String> = std::fs::read_dir(dir)
+        .expect("tests/conformance/cases")
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            name.strip_suffix(".json").map(str::to_string)
+        })
+        .collect();
+    let cited = cited_cases(&protocol_md());
+    for name in &cited {
+        let exists = match name.strip_suffix('*') {
+            Some(prefix) => cases.iter().any(|c| c.starts_with(prefix)),
+            None => cases.contains(name),
+        };
+        assert!(exists, "docs/protocol.md cites [{name}], which is no case");
+    }
+    for case in &cases {
+        assert!(
+            cited.contains(case),
+            "case {case} is not cited in docs/protocol.md"
+        );
+    }
+    let count = format!("`tests/conformance/`: {} byte-level cases", cases.len());
+    assert!(
+        protocol_md().contains(&count),
+        "docs/protocol.md should say {count:?}"
+    );
 }
