@@ -18,6 +18,7 @@ import os
 import re
 import select
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -201,6 +202,41 @@ def free_port(ip):
 
 # ---------------------------------------------------------------- a case
 
+PLACEHOLDERS = ("{listen}", "{listen_ip}", "{listen_port}", "{peers}", "{settings}")
+
+
+def node_args(node_cmd, ip, port, peers, settings):
+    """The node's command line. Without placeholders, `node_cmd` is
+    followed by --listen IP:PORT, one --peer IP:PORT per peer and one
+    --name value per setting. With any of the placeholders, the template is
+    split like a shell would and each word has them replaced: {listen}
+    (IP:PORT), {listen_ip}, {listen_port}, {peers} (IP:PORT,IP:PORT or
+    empty) and {settings} (a word that is exactly {settings} becomes the
+    --name value flags; elsewhere it is an error)."""
+    flags = []
+    for key, value in sorted(settings.items()):
+        for one in value if isinstance(value, list) else [value]:
+            flags += ["--" + key.replace("_", "-"), str(one)]
+    words = shlex.split(node_cmd)
+    if not any(p in node_cmd for p in PLACEHOLDERS):
+        args = words + ["--listen", "%s:%d" % (ip, port)]
+        for peer in peers:
+            args += ["--peer", peer]
+        return args + flags
+    args = []
+    for word in words:
+        if word == "{settings}":
+            args += flags
+            continue
+        if "{settings}" in word:
+            raise SystemExit("--node-cmd: {settings} must be a word of its own")
+        args.append(word.replace("{listen}", "%s:%d" % (ip, port))
+                    .replace("{listen_ip}", ip)
+                    .replace("{listen_port}", str(port))
+                    .replace("{peers}", ",".join(peers)))
+    return args
+
+
 class Run:
     """One case against one fresh node process."""
 
@@ -238,13 +274,9 @@ class Run:
         port = free_port(ip)
         self.node_addr = (ip, port)
         self.env["node_port"] = port.to_bytes(2, "big")
-        args = shlex.split(self.node_cmd) + ["--listen", "%s:%d" % (ip, port)]
-        for peer in self.case.get("peers", []):
-            lip, lport = self.listeners[peer].getsockname()
-            args += ["--peer", "%s:%d" % (lip, lport)]
-        for key, value in sorted(self.case.get("settings", {}).items()):
-            for one in value if isinstance(value, list) else [value]:
-                args += ["--" + key.replace("_", "-"), str(one)]
+        args = node_args(self.node_cmd, ip, port, [
+            "%s:%d" % self.listeners[peer].getsockname() for peer in self.case.get("peers", [])
+        ], self.case.get("settings", {}))
         fd, self.log_path = tempfile.mkstemp(
             prefix=self.case["name"] + "-", suffix=".log", dir=self.log_dir)
         log = os.fdopen(fd, "w")
@@ -462,14 +494,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     how = parser.add_mutually_exclusive_group(required=True)
     how.add_argument("--node", help="path of the peerlink-node binary")
-    how.add_argument("--node-cmd", help="command that starts the implementation under test; "
-                     "the runner appends --listen IP:PORT, --peer IP:PORT and the case's settings "
-                     "(see README.md)")
+    how.add_argument("--node-cmd", help="command (or template with {listen}, {peers}, {settings}...) "
+                     "that starts the implementation under test (see README.md)")
     parser.add_argument("--cases", default=os.path.join(HERE, "cases"), help="directory of case files (default: cases/ beside this file)")
     parser.add_argument("--only", action="append", default=[],
                         help="run only cases whose name contains this (repeatable)")
     parser.add_argument("--jobs", type=int, default=6, help="cases run in parallel (default 6)")
     parser.add_argument("--verbose", action="store_true", help="print every case's trace")
+    parser.add_argument("--keep-logs", action="store_true",
+                        help="keep the node logs even if every case passed")
     args = parser.parse_args()
     node_cmd = args.node_cmd or shlex.quote(args.node)
     cases = load_cases(args.cases)
@@ -500,6 +533,10 @@ def main():
                     for line in tail:
                         print("       " + line)
     total = time.monotonic() - started
+    if failed or args.keep_logs:
+        print("node logs kept in %s" % log_dir)
+    else:
+        shutil.rmtree(log_dir, ignore_errors=True)
     print("%d passed, %d failed, %d cases in %.1f s" % (len(cases) - len(failed), len(failed),
                                                        len(cases), total))
     if failed:
