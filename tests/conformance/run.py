@@ -392,7 +392,7 @@ class Run:
     def op_stop_node(self, step):
         self.proc.send_signal(signal.SIGTERM)
 
-    def read_until(self, step, deadline, want):
+    def read_until(self, step, deadline):
         """Reads frames, skipping (and answering, if asked) the types in
         `skip`, until one that is not skipped, a close, or the deadline."""
         c = self.conn(step)
@@ -412,7 +412,7 @@ class Run:
     def op_expect(self, step):
         start = time.monotonic()
         within = step.get("within_ms", 2000)
-        frame = self.read_until(step, start + within / 1000, "frame")
+        frame = self.read_until(step, start + within / 1000)
         elapsed = (time.monotonic() - start) * 1000
         if frame is None:
             raise CaseFailed("no frame within %d ms, expected %s" % (within, step["hex"]))
@@ -429,7 +429,7 @@ class Run:
     def op_expect_close(self, step):
         start = time.monotonic()
         within = step.get("within_ms", 2000)
-        got = self.read_until(step, start + within / 1000, "close")
+        got = self.read_until(step, start + within / 1000)
         elapsed = (time.monotonic() - start) * 1000
         if got is None:
             raise CaseFailed("still open after %d ms" % within)
@@ -442,7 +442,7 @@ class Run:
 
     def op_expect_silence(self, step):
         start = time.monotonic()
-        got = self.read_until(step, start + step["for_ms"] / 1000, "silence")
+        got = self.read_until(step, start + step["for_ms"] / 1000)
         if got == "close":
             raise CaseFailed("connection closed, expected it to stay open")
         if got is not None:
