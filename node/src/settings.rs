@@ -6,6 +6,7 @@
 //! Nothing here opens a socket: whether an address is usable is found out
 //! when the node binds it (see `node`).
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -86,6 +87,16 @@ pub struct Cli {
     /// How long a ban lasts. [default: 10m]
     #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
     pub ban_duration: Option<Duration>,
+    /// An IP that may never connect or be dialled (repeatable); refused
+    /// with `HelloReject(denied)`. Given at least once, the flags replace
+    /// the file's `deny` list.
+    #[arg(long = "deny", value_name = "IP")]
+    pub deny: Vec<IpAddr>,
+    /// An IP allowed to connect or be dialled (repeatable); once any is
+    /// given, every other IP is refused with `HelloReject(denied)`. Given
+    /// at least once, the flags replace the file's `allow` list.
+    #[arg(long = "allow", value_name = "IP")]
+    pub allow: Vec<IpAddr>,
 }
 
 /// The config file: the same settings as the flags, all optional.
@@ -128,6 +139,10 @@ pub struct FileConfig {
     pub ban_threshold: Option<u32>,
     /// See [`Cli::ban_duration`].
     pub ban_duration: Option<String>,
+    /// See [`Cli::deny`].
+    pub deny: Option<Vec<IpAddr>>,
+    /// See [`Cli::allow`].
+    pub allow: Option<Vec<IpAddr>>,
 }
 
 /// Everything the node needs to start, validated.
@@ -410,8 +425,20 @@ fn merged_config(cli: &Cli, file: &FileConfig) -> Result<Config, SettingsError> 
             .or(file.ban_threshold)
             .unwrap_or(d.ban_threshold);
         c.ban_duration = ban_duration;
+        c.deny = ip_list(&cli.deny, file.deny.as_ref());
+        c.allow = ip_list(&cli.allow, file.allow.as_ref());
         c
     })
+}
+
+/// The flags' IPs if any were given, else the file's, else none.
+fn ip_list(flags: &[IpAddr], file: Option<&Vec<IpAddr>>) -> BTreeSet<IpAddr> {
+    if flags.is_empty() {
+        file.map(|ips| ips.iter().copied().collect())
+            .unwrap_or_default()
+    } else {
+        flags.iter().copied().collect()
+    }
 }
 
 #[cfg(test)]
@@ -459,6 +486,44 @@ mod tests {
             Config::default().handshake_timeout
         );
         assert_eq!(s.log_filter, DEFAULT_LOG_FILTER);
+    }
+
+    /// `--deny` and `--allow` replace the file's lists; without them the
+    /// file's lists are used, and by default both are empty.
+    #[test]
+    fn deny_and_allow_lists() {
+        let file = FileConfig::parse(
+            "listen = \"127.0.0.1:1\"\ndeny = [\"127.0.0.9\"]\nallow = [\"127.0.0.2\", \"127.0.0.3\"]\n",
+        )
+        .expect("file parses");
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let s = Settings::merge(cli(&[]), file.clone(), None).expect("valid");
+        assert_eq!(s.config.deny, BTreeSet::from([ip("127.0.0.9")]));
+        assert_eq!(
+            s.config.allow,
+            BTreeSet::from([ip("127.0.0.2"), ip("127.0.0.3")])
+        );
+        let flags = cli(&[
+            "--deny",
+            "127.0.0.4",
+            "--deny",
+            "127.0.0.5",
+            "--allow",
+            "127.0.0.6",
+        ]);
+        let s = Settings::merge(flags, file, None).expect("valid");
+        assert_eq!(
+            s.config.deny,
+            BTreeSet::from([ip("127.0.0.4"), ip("127.0.0.5")])
+        );
+        assert_eq!(s.config.allow, BTreeSet::from([ip("127.0.0.6")]));
+        let s = Settings::merge(
+            cli(&["--listen", "127.0.0.1:1"]),
+            FileConfig::default(),
+            None,
+        )
+        .expect("valid");
+        assert!(s.config.deny.is_empty() && s.config.allow.is_empty());
     }
 
     /// Each kind of bad setting gets its own one-line message.
