@@ -11,13 +11,12 @@
 #![allow(dead_code)]
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use peerlink::peer::{ConnectionContext, ConnectionEvent, ConnectionHandle, PeerConnection};
 use peerlink::transport::{Listener, TcpLinkListener, TcpTransport, Transport};
-use peerlink::wire::{Hello, MessageType, PROTOCOL_VERSION};
+use peerlink::wire::MessageType;
 use peerlink::{Config, ConnectionIds, NodeId};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -60,17 +59,7 @@ pub fn peer_ip(i: usize) -> IpAddr {
 
 /// A connection context with node id `node_id`, from `local_ip`.
 pub fn context(node_id: u128, config: Config, local_ip: Option<IpAddr>) -> ConnectionContext {
-    config.validate().expect("bench config is valid");
-    ConnectionContext {
-        local: Hello {
-            version: PROTOCOL_VERSION,
-            network_id: config.network_id,
-            node_id: NodeId(node_id),
-            listen_port: 0,
-        },
-        config: Arc::new(config),
-        local_ip,
-    }
+    ConnectionContext::new(config, NodeId(node_id), 0, local_ip).expect("bench config is valid")
 }
 
 /// A connection's seed, drawn from a ChaCha stream seeded with `seed`.

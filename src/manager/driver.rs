@@ -61,8 +61,8 @@ pub(crate) struct Driver<T: Transport> {
 
 impl<T: Transport> Driver<T> {
     pub(crate) async fn run(mut self) {
-        let (conn_tx, mut conn_rx) = mpsc::channel(self.ctx.config.event_queue_len);
-        let (shake_tx, mut shake_rx) = mpsc::channel(self.ctx.config.max_pending_handshakes);
+        let (conn_tx, mut conn_rx) = mpsc::channel(self.ctx.config().event_queue_len);
+        let (shake_tx, mut shake_rx) = mpsc::channel(self.ctx.config().max_pending_handshakes);
         let tasks = TaskTracker::new();
         loop {
             let deadline = lock(&self.core).table.next_deadline();

@@ -40,7 +40,6 @@ use crate::id::{NodeId, PeerId};
 use crate::peer::ConnectionContext;
 use crate::registry::{BroadcastReport, PeerConnectionRegistry};
 use crate::transport::{Listener, Transport};
-use crate::wire::{Hello, PROTOCOL_VERSION};
 use driver::Driver;
 use state::{lock, Core};
 
@@ -185,20 +184,16 @@ impl ConnectionManager {
             listen_addr,
             _last_handle: Arc::new(ShutdownOnDrop(shutdown)),
         };
-        let local = Hello {
-            version: PROTOCOL_VERSION,
-            network_id: config.network_id,
+        let ctx = ConnectionContext::validated(
+            config,
             node_id,
-            listen_port: listen_addr.map_or(0, |a| a.port()),
-        };
+            listen_addr.map_or(0, |a| a.port()),
+            options.local_ip,
+        );
         let driver = Driver {
             transport,
             listener,
-            ctx: ConnectionContext {
-                config,
-                local,
-                local_ip: options.local_ip,
-            },
+            ctx,
             core,
             events_out,
             wake: manager.wake.clone(),

@@ -38,11 +38,11 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::config::Config;
-use crate::error::{ConnectError, ConnectionError, HandshakeError, SendError};
+use crate::error::{ConfigError, ConnectError, ConnectionError, HandshakeError, SendError};
 use crate::events::EventSender;
-use crate::id::{ConnectionDirection, ConnectionId, PeerId};
+use crate::id::{ConnectionDirection, ConnectionId, NodeId, PeerId};
 use crate::transport::{Link, Transport};
-use crate::wire::{Hello, Reason};
+use crate::wire::{Hello, Reason, PROTOCOL_VERSION};
 use queue::Refused;
 
 pub use peerlink_core::connection::ConnectionInfo;
@@ -51,16 +51,71 @@ pub use peerlink_core::handshake::MAX_HANDSHAKE_FRAME;
 pub(crate) use queue::Batch;
 pub(crate) use queue::SendQueue;
 
-/// What every connection of one node shares: its settings, its own hello
-/// fields, and the source IP for dials.
+/// What every connection of one node shares: its settings (validated
+/// once), its own hello, and the source IP for dials. Built only by
+/// [`ConnectionContext::new`], so the hello always carries this version and
+/// the config's network id.
 #[derive(Clone, Debug)]
 pub struct ConnectionContext {
-    /// Validated settings.
-    pub config: Arc<Config>,
-    /// Our hello: node id, network, listen port.
-    pub local: Hello,
-    /// Source IP for outbound connections (several nodes on one machine).
-    pub local_ip: Option<IpAddr>,
+    config: Arc<Config>,
+    local: Hello,
+    local_ip: Option<IpAddr>,
+}
+
+impl ConnectionContext {
+    /// The context of node `node_id`: validates `config`, and announces
+    /// protocol version [`PROTOCOL_VERSION`], the config's network id and
+    /// `listen_port` (0 for a node that does not listen) in every hello.
+    /// Dials leave from `local_ip` if given (several nodes on one machine).
+    pub fn new(
+        config: Config,
+        node_id: NodeId,
+        listen_port: u16,
+        local_ip: Option<IpAddr>,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Self::validated(
+            Arc::new(config),
+            node_id,
+            listen_port,
+            local_ip,
+        ))
+    }
+
+    /// [`Self::new`] for a config the caller already validated.
+    pub(crate) fn validated(
+        config: Arc<Config>,
+        node_id: NodeId,
+        listen_port: u16,
+        local_ip: Option<IpAddr>,
+    ) -> Self {
+        let local = Hello {
+            version: PROTOCOL_VERSION,
+            network_id: config.network_id,
+            node_id,
+            listen_port,
+        };
+        ConnectionContext {
+            config,
+            local,
+            local_ip,
+        }
+    }
+
+    /// The settings every connection uses.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The hello this node sends.
+    pub fn local(&self) -> &Hello {
+        &self.local
+    }
+
+    /// The source IP for dials, if one is set.
+    pub fn local_ip(&self) -> Option<IpAddr> {
+        self.local_ip
+    }
 }
 
 /// Something a running connection reports to its owner.

@@ -41,18 +41,8 @@ pub const TAP_CAPACITY: usize = 256;
 
 /// A validated context for a node with this id and config.
 pub fn context(node_id: u128, config: Config, local_ip: Option<IpAddr>) -> ConnectionContext {
-    config.validate().expect("test config is valid");
-    let local = Hello {
-        version: PROTOCOL_VERSION,
-        network_id: config.network_id,
-        node_id: NodeId(node_id),
-        listen_port: SIM_PORT,
-    };
-    ConnectionContext {
-        config: Arc::new(config),
-        local,
-        local_ip,
-    }
+    ConnectionContext::new(config, NodeId(node_id), SIM_PORT, local_ip)
+        .expect("test config is valid")
 }
 
 /// A connection's seed, drawn from a ChaCha stream seeded with `seed`.
