@@ -4,9 +4,13 @@
 
 use std::fmt::Write as _;
 
+use bytes::BytesMut;
+use peerlink_core::wire::{decode_frame, Message};
+
 use super::explore::replay;
 use super::props::explain;
-use super::state::World;
+use super::state::{End, Phase, Seg, World};
+use super::step::{Step, Timer};
 use super::{Options, Outcome};
 
 /// The report as text.
@@ -60,7 +64,12 @@ pub fn render(options: &Options, outcome: &Outcome) -> String {
         for (state, step) in &steps {
             if let Some(step) = step {
                 i += 1;
-                let _ = writeln!(out, "  {i:>3}. t={:>7.3}s  {step}", state.now.as_secs_f64());
+                let _ = writeln!(
+                    out,
+                    "  {i:>3}. t={:>7.3}s  {}",
+                    state.now.as_secs_f64(),
+                    describe(state, step)
+                );
             }
         }
         if let Some((why, _)) = steps.last() {
@@ -69,6 +78,68 @@ pub fn render(options: &Options, outcome: &Outcome) -> String {
         }
     }
     out
+}
+
+/// A step with what it carries, read from the state it leaves.
+pub fn describe(w: &World, step: &Step) -> String {
+    match step {
+        Step::Deliver(key, end) => {
+            let Some(link) = w.links.get(key) else {
+                return step.to_string();
+            };
+            let to = match end {
+                End::Dialer => format!("n{}", key.dialer),
+                End::Acceptor => format!("n{}", link.acceptor),
+            };
+            let what = match link.queues[end.index()].front() {
+                Some(Seg::Frame(frame)) => frame_text(frame),
+                Some(Seg::Eof) => "end of stream".to_string(),
+                None => "nothing".to_string(),
+            };
+            format!("{to} reads {what} on {key}")
+        }
+        Step::Accept(key) => match w.links.get(key) {
+            Some(link) => format!("n{} accepts the connection {key}", link.acceptor),
+            None => step.to_string(),
+        },
+        Step::Report(n, id) => {
+            let phase = w.nodes[*n].conns.get(id).map(|ep| match &ep.phase {
+                Phase::Established(_) => "established".to_string(),
+                Phase::Ended { cause, .. } => format!("ended: {cause}"),
+                _ => "?".to_string(),
+            });
+            format!(
+                "n{n}'s manager takes {id} ({})",
+                phase.unwrap_or_default()
+            )
+        }
+        Step::Fire(n, timer) => {
+            let what = match timer {
+                Timer::Table => "the table's dial schedule (poll)".to_string(),
+                Timer::Session(id) => format!("the session timer of {id}"),
+                Timer::Connect(id) => format!("the connect timeout of {id}"),
+            };
+            format!("timer at n{n}: {what}")
+        }
+        _ => step.to_string(),
+    }
+}
+
+/// A frame as its message, with its reason where it has one.
+fn frame_text(frame: &[u8]) -> String {
+    let mut buf = BytesMut::from(frame);
+    match decode_frame(&mut buf, u32::MAX).map(|b| b.map(Message::decode)) {
+        Ok(Some(Ok(message))) => match message {
+            Message::Hello(h) => format!("Hello(node {})", h.node_id),
+            Message::HelloAccept(h) => format!("HelloAccept(node {})", h.node_id),
+            Message::HelloReject(r) => format!("HelloReject({r})"),
+            Message::Goodbye(r) => format!("Goodbye({r})"),
+            Message::Ping { .. } => "Ping".to_string(),
+            Message::Pong { .. } => "Pong".to_string(),
+            Message::App(_) => "App".to_string(),
+        },
+        _ => "a frame".to_string(),
+    }
 }
 
 /// Every running node's table, one line per row.
