@@ -104,9 +104,10 @@ enum Cmd {
         /// Longest path explored (default: bounded only by the time horizon).
         #[arg(long)]
         depth: Option<usize>,
-        /// Faults (crash, break, delay) per path.
-        #[arg(long, default_value_t = 1)]
-        faults: u8,
+        /// Faults (crash, break, delay) per path [default: 1 for 2 nodes,
+        /// 0 for 3 nodes, whose one-fault space does not fit in memory].
+        #[arg(long)]
+        faults: Option<u8>,
     },
 }
 
@@ -252,7 +253,7 @@ pub fn main() -> i32 {
     }
 }
 
-fn model_check(nodes: usize, policy: &str, depth: Option<usize>, faults: u8) -> i32 {
+fn model_check(nodes: usize, policy: &str, depth: Option<usize>, faults: Option<u8>) -> i32 {
     if !(2..=3).contains(&nodes) {
         return usage(format!(
             "--nodes {nodes}: the model checker covers 2 or 3 nodes"
@@ -264,7 +265,7 @@ fn model_check(nodes: usize, policy: &str, depth: Option<usize>, faults: u8) -> 
     let options = check::Options {
         nodes,
         policy,
-        faults,
+        faults: faults.unwrap_or(if nodes == 2 { 1 } else { 0 }),
         depth,
     };
     let outcome = check::check(&options);

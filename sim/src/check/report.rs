@@ -108,10 +108,7 @@ pub fn describe(w: &World, step: &Step) -> String {
                 Phase::Ended { cause, .. } => format!("ended: {cause}"),
                 _ => "?".to_string(),
             });
-            format!(
-                "n{n}'s manager takes {id} ({})",
-                phase.unwrap_or_default()
-            )
+            format!("n{n}'s manager takes {id} ({})", phase.unwrap_or_default())
         }
         Step::Fire(n, timer) => {
             let what = match timer {
