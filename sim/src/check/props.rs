@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use peerlink_core::snapshot::Snapshot;
-use peerlink_core::PeerId;
+use peerlink_core::{ConnectionId, PeerId};
 use stateright::Property;
 
 use super::state::{Phase, Status, World};
@@ -142,9 +142,15 @@ fn table_matches(w: &World) -> Option<String> {
         let table_pending: usize = snap.peers.iter().map(|r| r.pending).sum();
         let in_flight = node.conns.len() - held.len();
         if table_live != held || table_pending != in_flight {
+            let names = |ids: &[ConnectionId]| {
+                let v: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+                v.join(", ")
+            };
             return Some(format!(
-                "n{n}: table holds {table_live:?} and {table_pending} handshakes; \
-                 the shell holds {held:?} and {in_flight} handshakes"
+                "n{n}: table holds [{}] and {table_pending} handshakes; \
+                 the shell holds [{}] and {in_flight} handshakes",
+                names(&table_live),
+                names(&held)
             ));
         }
     }
@@ -179,9 +185,11 @@ pub fn converged(m: &Checked, w: &World) -> Option<String> {
                 };
                 let ids: Vec<_> = row.connections.iter().map(|c| c.id).collect();
                 let (Some(active), [only]) = (row.active, ids.as_slice()) else {
+                    let names: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+                    let active = row.active.map_or("none".to_string(), |a| a.to_string());
                     return Some(format!(
-                        "n{x} holds {ids:?} to n{y} (active {:?})",
-                        row.active
+                        "n{x} holds [{}] to n{y} (active {active})",
+                        names.join(", ")
                     ));
                 };
                 if active != *only || row.connections[0].closing {
@@ -190,9 +198,14 @@ pub fn converged(m: &Checked, w: &World) -> Option<String> {
                 links.push(w.nodes[x].conns.get(only).map(|ep| ep.link));
             }
             if links[0].is_none() || links[0] != links[1] {
+                let name = |l: &Option<_>| match l {
+                    Some(key) => format!("{key}"),
+                    None => "none".to_string(),
+                };
                 return Some(format!(
-                    "n{a} and n{b} hold different TCP connections: {:?} and {:?}",
-                    links[0], links[1]
+                    "n{a} and n{b} hold different TCP connections: {} and {}",
+                    name(&links[0]),
+                    name(&links[1])
                 ));
             }
         }
@@ -207,7 +220,9 @@ fn converges(m: &Checked, w: &World) -> Option<String> {
     if let Some(late) = &w.late {
         return Some(late.clone());
     }
-    if !steps.is_empty() {
+    // A state where a safety property already failed has no steps: it is
+    // that property's counterexample, not a state at rest.
+    if !steps.is_empty() || w.bad_cleanup.is_some() || w.panicked.is_some() {
         return None;
     }
     converged(m, w).map(|why| format!("at rest and not converged: {why}"))

@@ -659,8 +659,11 @@ impl Checked {
                 let lost_active = kept_active.iter().any(|c| !after.1.contains(c));
                 if after.0 != expected || lost_active {
                     w.bad_cleanup.get_or_insert(format!(
-                        "n{n}: cleanup of {id} left {:?} (expected {expected:?}), active {:?} -> {:?}",
-                        after.0, active, after.1
+                        "n{n}: cleanup of {id} left [{}] (expected [{}]), active [{}] -> [{}]",
+                        list(&after.0),
+                        list(&expected),
+                        list(&active),
+                        list(&after.1)
                     ));
                 }
             }
@@ -750,6 +753,12 @@ fn gc_links(w: &mut World) {
     w.links.retain(|_, l| {
         l.accepted.is_none() || l.open[0] || l.open[1] || l.queues.iter().any(|q| !q.is_empty())
     });
+}
+
+/// `peer/id, ...`.
+fn list(set: &BTreeSet<(PeerId, ConnectionId)>) -> String {
+    let items: Vec<String> = set.iter().map(|(p, id)| format!("{p}/{id}")).collect();
+    items.join(", ")
 }
 
 /// A table's live connections as (peer, id), and its active ones.
