@@ -1,13 +1,15 @@
 //! The model checker: every interleaving of 2 or 3 nodes running the real
-//! `peerlink-core` (`PeerTable` per node, `Session` per connection),
-//! explored breadth-first with `stateright`, so a counterexample is a
-//! shortest one. `state.rs` owns the world, `step.rs` the steps, `props.rs`
-//! the properties, `report.rs` the printed result; this module owns the
-//! model's parameters and the run.
+//! `peerlink-core` (`PeerTable` per node, `Session` per connection), as a
+//! stateright `Model` explored breadth first, so a counterexample is a
+//! shortest one. `state.rs` owns the world, `step.rs` the steps,
+//! `shell.rs` what they do to the core, `props.rs` the properties,
+//! `explore.rs` the search, `report.rs` the printed result; this module
+//! owns the model's parameters and the run.
 
 pub mod explore;
 pub mod props;
 pub mod report;
+mod shell;
 pub mod state;
 pub mod step;
 
