@@ -108,6 +108,10 @@ enum Cmd {
         /// 0 for 3 nodes, whose one-fault space does not fit in memory].
         #[arg(long)]
         faults: Option<u8>,
+        /// Seconds every pair has to converge after a restart or fault
+        /// (default: 45, see docs/testing.md).
+        #[arg(long)]
+        recovery: Option<u64>,
     },
 }
 
@@ -249,11 +253,18 @@ pub fn main() -> i32 {
             policy,
             depth,
             faults,
-        } => model_check(nodes, &policy, depth, faults),
+            recovery,
+        } => model_check(nodes, &policy, depth, faults, recovery),
     }
 }
 
-fn model_check(nodes: usize, policy: &str, depth: Option<usize>, faults: Option<u8>) -> i32 {
+fn model_check(
+    nodes: usize,
+    policy: &str,
+    depth: Option<usize>,
+    faults: Option<u8>,
+    recovery: Option<u64>,
+) -> i32 {
     if !(2..=3).contains(&nodes) {
         return usage(format!(
             "--nodes {nodes}: the model checker covers 2 or 3 nodes"
@@ -267,6 +278,7 @@ fn model_check(nodes: usize, policy: &str, depth: Option<usize>, faults: Option<
         policy,
         faults: faults.unwrap_or(if nodes == 2 { 1 } else { 0 }),
         depth,
+        recovery: recovery.map(std::time::Duration::from_secs),
     };
     let outcome = check::check(&options);
     print!("{}", check::report::render(&options, &outcome));

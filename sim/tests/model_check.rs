@@ -9,6 +9,7 @@ use std::process::Command;
 
 use peerlink_core::policy::TieBreakPolicy;
 use peerlink_sim::check::props::{CONVERGES, ONE_CONNECTION};
+use peerlink_sim::check::step::{IdOrder, Step};
 use peerlink_sim::check::{check, Checked, Options};
 use stateright::{Checker, Model};
 
@@ -18,6 +19,7 @@ fn options(nodes: usize, policy: TieBreakPolicy, faults: u8, depth: Option<usize
         policy,
         faults,
         depth,
+        recovery: None,
     }
 }
 
@@ -61,6 +63,25 @@ fn comparison_policies_each_yield_a_counterexample() {
         let path = outcome.results.iter().find_map(|(_, p)| p.clone());
         assert_eq!(path.map(|p| p.len()), Some(steps), "{}", policy.name());
     }
+}
+
+/// The fault steps are reached: with a recovery window too short for a
+/// crash, the default policy misses the deadline after a crash and a
+/// restart (the shortest such path: a stale incarnation's handshake
+/// replaces the restarted peer's connection, see docs/testing.md).
+#[test]
+fn a_too_short_recovery_window_is_caught_after_a_crash() {
+    let mut short = options(2, TieBreakPolicy::NodeId, 1, None);
+    short.recovery = Some(std::time::Duration::from_secs(3));
+    let outcome = check(&short);
+    assert_eq!(outcome.violated(), vec![CONVERGES]);
+    let path = outcome.results.iter().find_map(|(_, p)| p.clone()).unwrap();
+    assert_eq!(path.len(), 18);
+    assert!(path.contains(&Step::Crash(1)), "{path:?}");
+    assert!(
+        path.contains(&Step::Restart(1, IdOrder::Higher)),
+        "{path:?}"
+    );
 }
 
 /// stateright's own breadth-first checker, run on the same `Model`,

@@ -36,6 +36,9 @@ pub struct Options {
     pub faults: u8,
     /// Longest path explored; `None`: no bound but the time horizon.
     pub depth: Option<usize>,
+    /// The recovery window after a restart or fault; `None`: the default
+    /// ([`Checked::default_recovery`]).
+    pub recovery: Option<Duration>,
 }
 
 /// The checked model: its parameters. The state is [`World`].
@@ -81,14 +84,9 @@ impl Checked {
     /// The model for `options`.
     pub fn new(options: &Options) -> Self {
         let config = model_config(options.policy);
-        // Detection of a dead peer, a connect and a handshake timeout, two
-        // maximal backoffs with jitter, and one more ping interval to see
-        // the steady state ping without closing.
-        let recovery = config.dead_peer_bound()
-            + config.connect_timeout
-            + config.handshake_timeout
-            + config.redial_backoff_max * 5 / 2
-            + config.ping_interval;
+        let recovery = options
+            .recovery
+            .unwrap_or_else(|| Self::default_recovery(&config));
         Checked {
             nodes: options.nodes,
             config: Arc::new(config),
@@ -101,6 +99,17 @@ impl Checked {
 }
 
 impl Checked {
+    /// The recovery window: detection of a dead peer, a connect and a
+    /// handshake timeout, two and a half maximal backoffs (two with their
+    /// jitter), and one more ping interval.
+    pub fn default_recovery(config: &Config) -> Duration {
+        config.dead_peer_bound()
+            + config.connect_timeout
+            + config.handshake_timeout
+            + config.redial_backoff_max * 5 / 2
+            + config.ping_interval
+    }
+
     /// How long timers run after the convergence deadline: one ping
     /// interval and a pong timeout, so the steady state pings at least
     /// once.
