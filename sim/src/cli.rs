@@ -4,13 +4,14 @@ use std::process::Command;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use peerlink_core::policy::TieBreakPolicy;
 use peerlink_sim::model::all_models;
 use peerlink_sim::runner::{run, RunOptions, RunReport};
 use peerlink_sim::scenario::Scenario;
 use peerlink_sim::scenarios::{all_scenarios, scenario_by_name};
 use peerlink_sim::sweep::sweep;
 use peerlink_sim::wallclock::Stopwatch;
-use peerlink_sim::{catalog, trace};
+use peerlink_sim::{catalog, check, trace};
 
 /// Deterministic simulation testbed for peerlink.
 #[derive(Parser)]
@@ -90,6 +91,27 @@ enum Cmd {
         /// Print only the trace hash (used by the second process).
         #[arg(long, hide = true)]
         hash_only_seed: Option<u64>,
+    },
+    /// Explore every interleaving of 2 or 3 nodes over the real core and
+    /// check the safety and liveness properties (exit 1 on a counterexample).
+    ModelCheck {
+        /// Nodes: 2 or 3.
+        #[arg(long, default_value_t = 2)]
+        nodes: usize,
+        /// Tie-break policy of every node (`peerlink-sim list`).
+        #[arg(long, default_value = "node-id")]
+        policy: String,
+        /// Longest path explored (default: bounded only by the time horizon).
+        #[arg(long)]
+        depth: Option<usize>,
+        /// Faults (crash, break, delay) per path [default: 1 for 2 nodes,
+        /// 0 for 3 nodes, whose one-fault space does not fit in memory].
+        #[arg(long)]
+        faults: Option<u8>,
+        /// Seconds every pair has to converge after a restart or fault
+        /// (default: 45, see docs/testing.md).
+        #[arg(long)]
+        recovery: Option<u64>,
     },
 }
 
@@ -226,7 +248,41 @@ pub fn main() -> i32 {
             }
             check_determinism(&scenarios, &seeds)
         }
+        Cmd::ModelCheck {
+            nodes,
+            policy,
+            depth,
+            faults,
+            recovery,
+        } => model_check(nodes, &policy, depth, faults, recovery),
     }
+}
+
+fn model_check(
+    nodes: usize,
+    policy: &str,
+    depth: Option<usize>,
+    faults: Option<u8>,
+    recovery: Option<u64>,
+) -> i32 {
+    if !(2..=3).contains(&nodes) {
+        return usage(format!(
+            "--nodes {nodes}: the model checker covers 2 or 3 nodes"
+        ));
+    }
+    let Some(policy) = TieBreakPolicy::from_name(policy) else {
+        return usage(format!("unknown tie-break policy `{policy}`"));
+    };
+    let options = check::Options {
+        nodes,
+        policy,
+        faults: faults.unwrap_or(if nodes == 2 { 1 } else { 0 }),
+        depth,
+        recovery: recovery.map(std::time::Duration::from_secs),
+    };
+    let outcome = check::check(&options);
+    print!("{}", check::report::render(&options, &outcome));
+    i32::from(!outcome.violated().is_empty())
 }
 
 fn list() -> i32 {

@@ -5,6 +5,7 @@
 //! # Layout
 //!
 //! - [`scenario`]: scenarios as data, and the builder.
+//! - [`check`]: the model checker: every interleaving of 2 or 3 nodes over the real core.
 //! - [`bench`](mod@bench): harness overhead against a bare turmoil loop.
 //! - [`faults`]: fault kinds and the seeded fault generator.
 //! - [`scenarios`]: the built-in scenarios by name.
@@ -22,6 +23,7 @@
 
 pub mod bench;
 pub mod catalog;
+pub mod check;
 pub mod faults;
 pub mod hostile;
 pub mod invariants;
