@@ -363,7 +363,7 @@ async fn a_superseded_connection_delivers_what_it_read() {
         from_new += got.iter().filter(|m| m.0 == new_id).count();
         rest.extend(got);
     }
-    while let Ok(event) = events.try_recv() {
+    if let Ok(event) = events.try_recv() {
         panic!("nothing more was sent, got {event:?}");
     }
     let on = |conn| -> Vec<_> { rest.iter().copied().filter(|m| m.0 == conn).collect() };
