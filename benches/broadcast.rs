@@ -18,10 +18,11 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use common::*;
+use peerlink::id::ConnectionIds;
 use peerlink::manager::{ConnectionManager, ManagerOptions, PeerEvent};
 use peerlink::peer::{ConnectionEventKind, ConnectionHandle, PeerConnection};
 use peerlink::transport::TcpTransport;
-use peerlink::{Config, ConnectionIds};
+use peerlink::Config;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpSocket};

@@ -28,11 +28,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
+use peerlink::id::ConnectionIds;
 use peerlink::manager::{ConnectionManager, ManagerOptions, PeerEvent};
 use peerlink::peer::PeerConnection;
 use peerlink::transport::TcpTransport;
 use peerlink::wire::Message;
-use peerlink::{Config, ConnectionIds};
+use peerlink::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, Semaphore};

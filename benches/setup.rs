@@ -18,11 +18,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use common::*;
+use peerlink::id::ConnectionIds;
 use peerlink::manager::{ConnectionManager, ManagerOptions, PeerEvent};
 use peerlink::peer::PeerConnection;
 use peerlink::transport::TcpTransport;
 use peerlink::wire::{Hello, Message, PROTOCOL_VERSION};
-use peerlink::{Config, ConnectionIds, NodeId};
+use peerlink::{Config, NodeId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, watch, Semaphore};

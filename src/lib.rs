@@ -72,7 +72,7 @@ pub use peerlink_core::{config, id, wire};
 pub use config::Config;
 pub use error::DisconnectReason;
 pub use error::SendError;
-pub use id::{ConnectionDirection, ConnectionId, ConnectionIds, NodeId, PeerId};
+pub use id::{ConnectionDirection, ConnectionId, NodeId, PeerId};
 pub use manager::{
     ConnectionManager, Events, ManagerOptions, PeerEvent, PeerState, Snapshot, StartError,
     TieBreakPolicy,

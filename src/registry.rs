@@ -110,9 +110,14 @@ mod tests {
 
     fn handle(last: u8) -> (ConnectionHandle, SendQueue) {
         let ip = IpAddr::V4(Ipv4Addr::new(10, 0, 0, last));
+        // The node's connection number `last`, like its peer's address.
+        let mut ids = ConnectionIds::new();
+        let mut id = ids.allocate();
+        for _ in 1..last {
+            id = ids.allocate();
+        }
         let info = ConnectionInfo {
-            // Each handle stands for a different peer's connection.
-            id: ConnectionIds::new().allocate(),
+            id,
             peer: PeerId::new(ip),
             direction: ConnectionDirection::Inbound,
             local_addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), 9000),

@@ -240,6 +240,21 @@ impl RawPeer {
         self.stream.write_all(&bytes).await.unwrap();
     }
 
+    /// Sends a ping and waits for its pong: the node has read everything
+    /// sent before it.
+    async fn ping_pong(&mut self, nonce: u64) {
+        let ping = Message::Ping {
+            nonce,
+            timestamp_ms: 0,
+        };
+        self.stream.write_all(&ping.to_frame()).await.unwrap();
+        let pong = Message::Pong {
+            nonce,
+            timestamp_ms: 0,
+        };
+        assert_eq!(self.read_message().await, pong);
+    }
+
     /// The next message the node sends, skipping pings.
     async fn read_message(&mut self) -> Message {
         tokio::time::timeout(LIMIT, self.read_message_unbounded())
@@ -300,13 +315,15 @@ fn apps(conn: ConnectionId, tag: u8, count: u8) -> Vec<(ConnectionId, u8, u8)> {
 /// The new connection replaces the old one at once; the old one still
 /// delivers its held batch, tagged with its own id, after the new
 /// connection's `Connected`, and only then says `Goodbye(duplicate)`; the
-/// peer never disconnects. Exact sequence: `Connected(old)`, batch A on
-/// old, `Connected(new)`, then what old read of batch B (a prefix, in
-/// order) and batch C on new (whole, in order), interleaved in any way.
+/// peer never disconnects. Exact outcome: `Connected(old)` first; old's
+/// messages are all of A and a prefix of B, in order, some of them after
+/// `Connected(new)`; new's are all of C, in order; nothing else.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_superseded_connection_delivers_what_it_read() {
-    // Time for the node's tasks to take what a raw peer wrote: the
-    // sequence below needs each step's reads done before the next starts.
+    // Time for the node to read batch B (8 KiB, never more than a few
+    // reads) before the peer restarts. A held batch stops the connection's
+    // reads, so no pong can confirm it; on loopback a read takes
+    // microseconds.
     const SETTLE: Duration = Duration::from_millis(500);
     let config = {
         let mut c = Config::default();
@@ -318,10 +335,11 @@ async fn a_superseded_connection_delivers_what_it_read() {
     let from = ip(8);
 
     let mut old = RawPeer::connect(from, node_addr, 1).await;
-    // Batch A takes the whole budget (a batch is charged at most all of it).
-    old.send_apps(b'A', 8).await;
-    tokio::time::sleep(SETTLE).await;
-    // Batch B is read, and waits for budget the owner does not return.
+    // Batch A (2 KiB) fits the budget; the pong shows the node read it.
+    old.send_apps(b'A', 2).await;
+    old.ping_pong(1).await;
+    // Batch B does not fit what is left: the node reads it and holds what
+    // the owner has no room for.
     old.send_apps(b'B', 8).await;
     tokio::time::sleep(SETTLE).await;
     // The peer restarts: a new node id from the same IP replaces `old`.
@@ -335,44 +353,62 @@ async fn a_superseded_connection_delivers_what_it_read() {
         }) if p == peer => conn_id,
         other => panic!("expected Connected(old), got {other:?}"),
     };
-    assert_eq!(take_apps(&mut events, peer, 8).await, apps(old_id, b'A', 8));
-    let new_id = match next(&mut events).await {
-        Some(PeerEvent::Connected {
-            peer: p,
-            conn_id,
-            node_id,
-            ..
-        }) if p == peer => {
-            assert_eq!(node_id, NodeId(2));
-            conn_id
+    // Everything up to the replacement's `Connected` is the old
+    // connection's.
+    let mut before = Vec::new();
+    let new_id = loop {
+        match next(&mut events).await {
+            Some(PeerEvent::Message {
+                peer: p,
+                conn_id,
+                bytes,
+            }) if p == peer && conn_id == old_id => before.push((conn_id, bytes[0], bytes[1])),
+            Some(PeerEvent::Connected {
+                peer: p,
+                conn_id,
+                node_id,
+                ..
+            }) if p == peer => {
+                assert_eq!(node_id, NodeId(2));
+                break conn_id;
+            }
+            other => panic!("expected old's messages or Connected(new), got {other:?}"),
         }
-        other => panic!("expected Connected(new), got {other:?}"),
     };
     assert!(new_id > old_id);
-    // The owner took batch A, so the held batch goes out; the old
+    // The owner took what came before, so the held batch goes out; the old
     // connection then says why it closes. Everything it read is queued by
     // then.
     assert_eq!(
         old.read_message().await,
         Message::Goodbye(Reason::Duplicate)
     );
-    let mut rest = Vec::new();
+    let mut after = Vec::new();
     let mut from_new = 0;
     while from_new < 2 {
         let got = take_apps(&mut events, peer, 1).await;
         from_new += got.iter().filter(|m| m.0 == new_id).count();
-        rest.extend(got);
+        after.extend(got);
     }
     if let Ok(event) = events.try_recv() {
         panic!("nothing more was sent, got {event:?}");
     }
-    let on = |conn| -> Vec<_> { rest.iter().copied().filter(|m| m.0 == conn).collect() };
-    // The old connection delivered what it had read of B: a prefix, in
-    // order, at least the batch it held (how much of B's later bytes it
-    // read before the close depends on its read sizes).
-    let b = on(old_id);
-    assert!(!b.is_empty());
-    assert_eq!(b, apps(old_id, b'B', b.len() as u8));
+    let on = |conn| -> Vec<_> { after.iter().copied().filter(|m| m.0 == conn).collect() };
+    // The old connection delivered A and what it had read of B (a
+    // prefix: how much of B it read before the close depends on its read
+    // sizes), in order, and at least the batch it held came after the
+    // replacement's `Connected`.
+    let late = on(old_id);
+    assert!(
+        !late.is_empty(),
+        "the held batch arrived after Connected(new)"
+    );
+    let old_all: Vec<_> = before.iter().chain(&late).copied().collect();
+    let b_read = u8::try_from(old_all.len() - 2).unwrap();
+    assert!(b_read >= 1);
+    let mut expected = apps(old_id, b'A', 2);
+    expected.extend(apps(old_id, b'B', b_read));
+    assert_eq!(old_all, expected);
     assert_eq!(on(new_id), apps(new_id, b'C', 2));
     node.shutdown().await;
 }

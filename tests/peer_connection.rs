@@ -55,7 +55,14 @@ fn test_peer_connection_ping_pong() {
     let (mut sim, mut taps) = two_node_sim(1, latency, Duration::from_secs(10), config.clone());
     sim.client("a", async move {
         let ctx = context(NODE_A, config.clone(), None);
-        let mut a = dial(&SimTransport::default(), sim_addr("b"), &ctx, 11).await?;
+        let mut a = dial(
+            &SimTransport::default(),
+            sim_addr("b"),
+            &ctx,
+            conn_id(1),
+            11,
+        )
+        .await?;
         let established = Instant::from_std(a.handle.info().established_at);
         let b = taps.accepted.recv().await.expect("b accepted");
         let b_id = b.handle.info().id;
@@ -94,11 +101,18 @@ fn test_inbound_outbound_behavior() {
     let (mut sim, mut taps) = two_node_sim(2, latency, secs(10), config.clone());
     sim.client("a", async move {
         let ctx = context(NODE_A, config.clone(), None);
-        let mut a = dial(&SimTransport::default(), sim_addr("b"), &ctx, 12).await?;
+        let mut a = dial(
+            &SimTransport::default(),
+            sim_addr("b"),
+            &ctx,
+            conn_id(7),
+            12,
+        )
+        .await?;
         let b = taps.accepted.recv().await.expect("b accepted").handle;
         let (a_info, b_info) = (a.handle.info().clone(), b.info().clone());
-        assert_eq!(a_info.id.get(), 1);
-        assert_eq!(b_info.id.get(), 1);
+        assert_eq!(a_info.id, conn_id(7));
+        assert_eq!(b_info.id, conn_id(1));
         assert_eq!(a_info.direction, ConnectionDirection::Outbound);
         assert_eq!(b_info.direction, ConnectionDirection::Inbound);
         assert_eq!(a_info.peer, PeerId::new(turmoil::lookup("b")));
@@ -170,7 +184,14 @@ fn test_timeout_detection() {
     let (mut sim, mut taps) = two_node_sim(3, latency, secs(30), config.clone());
     sim.client("a", async move {
         let ctx = context(NODE_A, config.clone(), None);
-        let mut a = dial(&SimTransport::default(), sim_addr("b"), &ctx, 13).await?;
+        let mut a = dial(
+            &SimTransport::default(),
+            sim_addr("b"),
+            &ctx,
+            conn_id(1),
+            13,
+        )
+        .await?;
         let a_established = turmoil::sim_elapsed().expect("in sim");
         let b = taps.accepted.recv().await.expect("b accepted");
         let b_id = b.handle.info().id;
@@ -262,7 +283,14 @@ fn first_rtt_is_exactly_twice_latency_across_seeds() {
             let (mut sim, mut taps) = two_node_sim(seed, latency, secs(5), config.clone());
             sim.client("a", async move {
                 let ctx = context(NODE_A, config, None);
-                let mut a = dial(&SimTransport::default(), sim_addr("b"), &ctx, seed).await?;
+                let mut a = dial(
+                    &SimTransport::default(),
+                    sim_addr("b"),
+                    &ctx,
+                    conn_id(1),
+                    seed,
+                )
+                .await?;
                 let b_id = taps
                     .accepted
                     .recv()
@@ -309,7 +337,14 @@ fn pong_at_exactly_the_timeout_is_never_dead_over_three_hours() {
     );
     sim.client("a", async move {
         let ctx = context(NODE_A, config.clone(), None);
-        let mut a = dial(&SimTransport::default(), sim_addr("b"), &ctx, 15).await?;
+        let mut a = dial(
+            &SimTransport::default(),
+            sim_addr("b"),
+            &ctx,
+            conn_id(1),
+            15,
+        )
+        .await?;
         let a_established = turmoil::sim_elapsed().expect("in sim");
         let b = taps.accepted.recv().await.expect("accepted");
         let end = a_established + run_for;

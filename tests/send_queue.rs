@@ -39,7 +39,9 @@ async fn a_full_queue_refuses_sends_keeps_pinging_and_delivers_in_order() {
         };
         let (addr, mut taps) = tcp_node(loopback(1), context(1, config.clone(), None), 1).await;
         let ctx = context(2, config, Some(loopback(4)));
-        let mut a = dial(&TcpTransport, addr, &ctx, 2).await.expect("dial");
+        let mut a = dial(&TcpTransport, addr, &ctx, conn_id(1), 2)
+            .await
+            .expect("dial");
         let b = taps.accepted.recv().await.expect("accepted").handle;
         let sender = a.handle.sender().clone();
 

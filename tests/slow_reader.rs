@@ -196,11 +196,11 @@ async fn peer_that_pings_but_never_reads_is_closed_as_slow_reader() {
 
         // The honest connection first: node id 1.
         let ctx = context(HONEST, config(), Some(loopback(2)));
-        let mut honest = dial(&TcpTransport, node, &ctx, 11)
+        let mut honest = dial(&TcpTransport, node, &ctx, conn_id(1), 11)
             .await
             .expect("honest dial");
         let honest_at_node = taps.accepted.recv().await.expect("accepted").handle;
-        assert_eq!(honest_at_node.info().id.get(), 1);
+        assert_eq!(honest_at_node.info().id, conn_id(1));
         assert_eq!(honest_at_node.info().peer, PeerId::new(loopback(2)));
         exchange(&mut honest, &honest_at_node, &mut taps, b"before").await;
 
@@ -208,7 +208,7 @@ async fn peer_that_pings_but_never_reads_is_closed_as_slow_reader() {
         let (hostile_reader, hostile_writer, hostile_addr) = hostile_established(node).await;
         let hostile_at_node = taps.accepted.recv().await.expect("accepted").handle;
         let hostile_id = hostile_at_node.info().id;
-        assert_eq!(hostile_id.get(), 2);
+        assert_eq!(hostile_id, conn_id(2));
         assert_eq!(hostile_at_node.info().remote_addr, hostile_addr);
         assert_eq!(hostile_at_node.info().peer, PeerId::new(loopback(3)));
         assert_eq!(hostile_at_node.info().remote.node_id, NodeId(HOSTILE));

@@ -35,7 +35,9 @@ async fn two_nodes_exchange_over_loopback() {
         assert_ne!(addr.port(), 0);
 
         let ctx = context(NODE_DIALER, config, Some(loopback(2)));
-        let mut a = dial(&TcpTransport, addr, &ctx, 2).await.expect("dial");
+        let mut a = dial(&TcpTransport, addr, &ctx, conn_id(1), 2)
+            .await
+            .expect("dial");
         let b = taps.accepted.recv().await.expect("accepted").handle;
         let (a_info, b_info) = (a.handle.info().clone(), b.info().clone());
 
@@ -48,7 +50,7 @@ async fn two_nodes_exchange_over_loopback() {
         assert_eq!(b_info.direction, ConnectionDirection::Inbound);
         assert_eq!(a_info.remote.node_id, NodeId(NODE_LISTENER));
         assert_eq!(b_info.remote.node_id, NodeId(NODE_DIALER));
-        assert_eq!(b_info.id.get(), 1);
+        assert_eq!(b_info.id, conn_id(1));
 
         a.handle
             .send(Bytes::from_static(b"to-listener"))
@@ -94,7 +96,9 @@ async fn source_ip_is_the_peer_identity() {
         let mut peers = Vec::new();
         for (i, x) in [2u8, 3].into_iter().enumerate() {
             let ctx = context(NODE_DIALER + i as u128, config.clone(), Some(loopback(x)));
-            let dialed = dial(&TcpTransport, addr, &ctx, 4).await.expect("dial");
+            let dialed = dial(&TcpTransport, addr, &ctx, conn_id(1), 4)
+                .await
+                .expect("dial");
             let accepted = taps.accepted.recv().await.expect("accepted").handle;
             let remote: SocketAddr = accepted.info().remote_addr;
             assert_eq!(accepted.info().peer, PeerId::new(loopback(x)));

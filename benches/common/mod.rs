@@ -14,10 +14,11 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use peerlink::id::ConnectionIds;
 use peerlink::peer::{ConnectionContext, ConnectionEvent, ConnectionHandle, PeerConnection};
 use peerlink::transport::{Listener, TcpLinkListener, TcpTransport, Transport};
 use peerlink::wire::MessageType;
-use peerlink::{Config, ConnectionIds, NodeId};
+use peerlink::{Config, NodeId};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};

@@ -54,7 +54,9 @@ pub enum CloseCause {
 impl CloseCause {
     /// What the owner is told: who closed the connection and with which
     /// reason code, or that it was lost without one. For a close of ours,
-    /// the code is also what our `Goodbye` or `HelloReject` carries.
+    /// the code is also what our `Goodbye` or `HelloReject` carries, where
+    /// the protocol sends one (some closes are silent: garbage from a peer
+    /// we dialled, a stream that is not our protocol).
     pub fn reason(&self) -> DisconnectReason {
         let ours = match self {
             CloseCause::Remote(r) => return DisconnectReason::Remote(*r),
@@ -109,8 +111,9 @@ impl CloseCause {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum DisconnectReason {
     /// This node closed it (owner request, shutdown, tie-break, ban, or a
-    /// fault it found in the peer) and told the peer this reason when the
-    /// stream allowed.
+    /// fault it found in the peer), with this reason. The peer was told it
+    /// unless the protocol closes silently there (see `docs/protocol.md`)
+    /// or the stream no longer took writes.
     Local(Reason),
     /// The peer closed it with this reason: its `Goodbye`, or its
     /// `HelloReject` of our hello.

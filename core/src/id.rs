@@ -77,8 +77,9 @@ impl fmt::Display for NodeId {
 /// the generation that guards cleanup (origin bug #10).
 ///
 /// Only a [`ConnectionIds`] allocator makes one (the manager's peer table
-/// keeps its own), so an id always names a connection its allocator handed
-/// out; code outside this crate cannot build one from a number.
+/// keeps its own), so code outside this crate cannot build one from a
+/// number. Ids are unique per allocator: the manager's ids name its own
+/// connections and no others.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ConnectionId(pub(crate) u64);
 
@@ -92,6 +93,9 @@ impl ConnectionId {
 /// Hands out [`ConnectionId`]s in increasing order, starting at 1. A
 /// manager's peer table holds one; code that drives bare connections (a
 /// test, a benchmark) keeps its own and names each connection from it.
+/// `Clone` copies the sequence, as a state copy (a model checker's copy of
+/// a peer table) needs: a clone hands out the same ids as the original, so
+/// name one set of connections from one allocator.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ConnectionIds {
     last: u64,

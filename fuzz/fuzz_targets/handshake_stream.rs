@@ -30,7 +30,6 @@
 use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -163,11 +162,8 @@ impl Case {
             local_addr: addr,
             remote_addr: addr,
         };
-        let ctx = ConnectionContext {
-            config: Arc::new(self.config.clone()),
-            local: self.local(),
-            local_ip: None,
-        };
+        let ctx = ConnectionContext::new(self.config.clone(), NodeId(LOCAL_NODE), 9000, None)
+            .expect("the case's config is valid");
         let refuse = self.refuse;
         let admit = move |_: &Hello| {
             if refuse {

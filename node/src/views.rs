@@ -408,8 +408,9 @@ fn per_peer_metrics(out: &mut String, snapshot: &Snapshot) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use peerlink::id::ConnectionIds;
     use peerlink::manager::{ConnectionRow, ManagerStats, PeerCounters, PeerRow};
-    use peerlink::{ConnectionIds, PeerId};
+    use peerlink::PeerId;
     use std::time::Duration;
 
     fn snapshot() -> Snapshot {

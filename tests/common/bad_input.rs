@@ -19,8 +19,8 @@ use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::{
-    context, dial, loopback, next_closed, next_message, node_channels, sim_addr, sim_builder,
-    sim_node, tcp_node, Dialed, Failure, NodeTaps, Raw,
+    conn_id, context, dial, loopback, next_closed, next_message, node_channels, sim_addr,
+    sim_builder, sim_node, tcp_node, Dialed, Failure, NodeTaps, Raw,
 };
 
 /// The test node's id.
@@ -64,7 +64,9 @@ impl<T: Transport> Case<T> {
         exact: bool,
     ) -> Self {
         let ctx = context(HONEST, config(), honest_ip);
-        let honest = dial(&transport, node, &ctx, 21).await.expect("honest dial");
+        let honest = dial(&transport, node, &ctx, conn_id(1), 21)
+            .await
+            .expect("honest dial");
         let honest_at_node = taps.accepted.recv().await.expect("accepted").handle;
         let mut case = Case {
             transport,

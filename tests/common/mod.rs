@@ -21,12 +21,13 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use peerlink::error::{ConnectError, ConnectionError, HandshakeError};
+use peerlink::id::ConnectionIds;
 use peerlink::peer::{
     ConnectionContext, ConnectionEvent, ConnectionEventKind, ConnectionHandle, PeerConnection,
 };
 use peerlink::transport::{Link, Listener, Transport};
 use peerlink::wire::{decode_frame, Hello, Message, PROTOCOL_VERSION};
-use peerlink::{Config, ConnectionId, ConnectionIds, NodeId};
+use peerlink::{Config, ConnectionId, NodeId};
 use rand_chacha::rand_core::{RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -250,16 +251,25 @@ pub struct Dialed {
     pub base: Instant,
 }
 
-/// Dials `addr` with `PeerConnection::new_outbound` and starts it. The
-/// dialer names it with the first id of its own allocator: `c1`.
+/// The `n`th id an allocator hands out (`n` from 1): `c{n}`.
+pub fn conn_id(n: u64) -> ConnectionId {
+    let mut ids = ConnectionIds::new();
+    (1..n).for_each(|_| {
+        ids.allocate();
+    });
+    ids.allocate()
+}
+
+/// Dials `addr` with `PeerConnection::new_outbound`, naming the connection
+/// `id`, and starts it.
 pub async fn dial<T: Transport>(
     transport: &T,
     addr: SocketAddr,
     ctx: &ConnectionContext,
+    id: ConnectionId,
     seed: u64,
 ) -> Result<Dialed, ConnectError> {
     let base = Instant::now();
-    let id = ConnectionIds::new().allocate();
     let conn = PeerConnection::new_outbound(transport, addr, ctx, id, rng(seed)).await?;
     let (tx, events) = mpsc::channel(TAP_CAPACITY);
     let panics = Arc::new(AtomicUsize::new(0));

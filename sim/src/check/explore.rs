@@ -23,8 +23,9 @@ pub struct Explored {
     pub depth: usize,
     /// Whether the depth bound left states unexpanded.
     pub cut: bool,
-    /// Each broken property with the steps of a shortest counterexample;
-    /// the search stops at the first depth where one is found.
+    /// The broken property with the steps of a shortest counterexample:
+    /// the search stops at the first state found to break one (states are
+    /// visited in depth order), so at most one is reported.
     pub violations: Vec<(&'static str, Vec<Step>)>,
 }
 

@@ -7,9 +7,10 @@
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 
+use peerlink::id::ConnectionIds;
 use peerlink::manager::TieBreakPolicy;
 use peerlink::wire::Reason;
-use peerlink::{ConnectionId, ConnectionIds, NodeId};
+use peerlink::{ConnectionId, NodeId};
 use peerlink_core::policy::{resolve, ConnectionView, Resolution};
 use tokio::sync::mpsc;
 
