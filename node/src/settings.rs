@@ -40,7 +40,7 @@ pub struct Cli {
     /// Source IP of outbound connections (several nodes on one machine).
     #[arg(long, value_name = "IP")]
     pub local_ip: Option<IpAddr>,
-    /// Admin HTTP endpoint (loopback only): GET /peers, GET /metrics.
+    /// Admin HTTP endpoint (loopback only): GET /peers, /metrics, /health.
     #[arg(long, value_name = "IP:PORT")]
     pub admin: Option<SocketAddr>,
     /// Log filter: a level (info, debug...) or tracing directives

@@ -1,7 +1,7 @@
 //! The `peerlink-node` binary as an operator meets it: bad flags and config
 //! files give one line on stderr and exit code 2; a config file is read;
-//! the admin endpoint answers, refuses what it does not serve and bounds
-//! what it reads; SIGTERM and SIGINT send every peer `Goodbye(shutdown)`
+//! the admin endpoint answers, refuses what it does not serve with the
+//! right status and bounds what it reads, how long and how many; SIGTERM and SIGINT send every peer `Goodbye(shutdown)`
 //! and exit 0.
 
 mod common;
@@ -15,7 +15,10 @@ use bytes::BytesMut;
 use common::{http_exchange, http_get, peers_of, try_peers_of, wait_until, NodeProcess, NODE_BIN};
 use peerlink::wire::{decode_frame, Hello, Message, Reason, PROTOCOL_VERSION};
 use peerlink::NodeId;
-use peerlink_node::admin::{MAX_REQUEST_BYTES, REQUEST_DEADLINE};
+use peerlink_node::admin::{
+    MAX_ADMIN_CONNECTIONS, MAX_BODY_BYTES, MAX_HEADER_BYTES, REQUEST_DEADLINE,
+};
+use peerlink_node::views::HealthView;
 use tokio::time::Instant;
 
 /// Runs the binary to completion (bounded) and returns code and stderr.
@@ -267,17 +270,46 @@ fn signals_send_goodbye_and_exit_0() {
     }
 }
 
-/// The admin endpoint answers 404 for unknown paths, 405 for other
-/// methods, 431 for an oversized request head, keeps answering while an
-/// idle client holds a connection, and closes that idle connection after
-/// its request deadline.
+/// Reads until the server closes; the text read (an interrupted read is
+/// retried, a reset ends the answer).
+fn read_answer(stream: &mut TcpStream) -> String {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Sends `request` raw on a new connection; the answer's status line.
+fn raw_status(admin: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(admin).expect("connect");
+    let _ = stream.write_all(request);
+    let answer = read_answer(&mut stream);
+    answer.lines().next().unwrap_or_default().to_string()
+}
+
+/// The admin endpoint answers `/health`, 404 for unknown paths, 405 for
+/// another method, 431 for an oversized request head, 413 for a body over
+/// its limit; refuses a connection over its connection limit and serves
+/// again once one is released; and closes an idle connection after its
+/// request deadline.
 #[test]
 fn admin_endpoint_routes_and_bounds() {
     let listen: SocketAddr = "127.0.0.1:27230".parse().expect("addr");
     let admin: SocketAddr = "127.0.0.1:27231".parse().expect("addr");
     let args = ["--listen", "127.0.0.1:27230", "--admin", "127.0.0.1:27231"].map(String::from);
     let node = NodeProcess::spawn("admin", &args);
-    wait_until(
+    let view = wait_until(
         "admin endpoint up",
         Duration::from_secs(5),
         Duration::from_millis(20),
@@ -293,26 +325,54 @@ fn admin_endpoint_routes_and_bounds() {
         body.contains("peerlink_connections{direction=\"inbound\"} 0\n"),
         "{body}"
     );
-    let (status, _) = http_get(admin, "/nope").expect("404");
-    assert_eq!(status, 404);
-    let mut post = TcpStream::connect(admin).expect("connect");
-    post.write_all(b"POST /peers HTTP/1.1\r\n\r\n")
-        .expect("write");
-    let mut answer = String::new();
-    post.read_to_string(&mut answer).expect("read");
-    assert!(answer.starts_with("HTTP/1.1 405 "), "{answer}");
-    let mut big = TcpStream::connect(admin).expect("connect");
+    let (status, body) = http_get(admin, "/health").expect("health");
+    assert_eq!(status, 200);
+    let health: HealthView = serde_json::from_str(&body).expect("health JSON");
+    let want = HealthView {
+        status: "running".into(),
+        node_id: view.node_id.clone(),
+        connected_peers: 0,
+    };
+    assert_eq!(health, want);
+    let (status, body) = http_get(admin, "/nope").expect("404");
+    assert_eq!(
+        (status, body.as_str()),
+        (404, "not found: try /peers, /metrics or /health\n")
+    );
+    let post = raw_status(admin, b"POST /peers HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(post, "HTTP/1.1 405 Method Not Allowed");
     let filler = format!(
         "GET /peers HTTP/1.1\r\nX-Fill: {}\r\n",
-        "a".repeat(MAX_REQUEST_BYTES)
+        "a".repeat(MAX_HEADER_BYTES)
     );
-    let _ = big.write_all(filler.as_bytes());
-    let mut answer = String::new();
-    let _ = big.read_to_string(&mut answer);
-    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
+    let big = raw_status(admin, filler.as_bytes());
+    assert_eq!(big, "HTTP/1.1 431 Request Header Fields Too Large");
+    let body = "b".repeat(MAX_BODY_BYTES + 1);
+    let request = format!(
+        "GET /peers HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let too_long = raw_status(admin, request.as_bytes());
+    assert_eq!(too_long, "HTTP/1.1 413 Payload Too Large");
     let mut again = TcpStream::connect(admin).expect("connect");
     let (status, body) = http_exchange(&mut again, "/peers").expect("peers");
     assert_eq!((status, body.contains(&listen.to_string())), (200, true));
+
+    // With `idle` and MAX - 1 more connections held, one more is closed
+    // unanswered; once they are released, requests are served again.
+    let held: Vec<TcpStream> = (1..MAX_ADMIN_CONNECTIONS)
+        .map(|_| TcpStream::connect(admin).expect("hold"))
+        .collect();
+    let refused = raw_status(admin, b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(refused, "", "over the connection limit");
+    drop(held);
+    wait_until(
+        "served again after the held connections close",
+        Duration::from_secs(2),
+        Duration::from_millis(20),
+        || http_get(admin, "/health").ok().filter(|(s, _)| *s == 200),
+        || node.log_text(),
+    );
 
     // The idle client is cut off at the request deadline, not before long.
     idle.set_read_timeout(Some(REQUEST_DEADLINE * 2))
