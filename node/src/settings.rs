@@ -25,7 +25,7 @@ pub const DEFAULT_LOG_FILTER: &str = "info";
 #[command(name = "peerlink-node", version)]
 pub struct Cli {
     /// TOML file with any of the settings below (snake_case keys, durations
-    /// as strings like "15s"); flags given here override it.
+    /// as strings like "15s" or "1m30s"); flags given here override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address to accept peers on. Its IP is also the source address of
@@ -60,32 +60,32 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub max_pending: Option<usize>,
     /// How often each peer is pinged. [default: 15s]
-    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub ping_interval: Option<Duration>,
     /// How long a ping waits for its pong. [default: 20s]
-    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub pong_timeout: Option<Duration>,
     /// Consecutive missed pongs that declare a peer dead. [default: 3]
     #[arg(long, value_name = "N")]
     pub max_missed_pongs: Option<u32>,
     /// Time allowed for a handshake. [default: 10s]
-    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub handshake_timeout: Option<Duration>,
     /// Time allowed for a TCP connect. [default: 10s]
-    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub connect_timeout: Option<Duration>,
     /// First redial delay after a failure. [default: 5s]
-    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub redial_backoff_min: Option<Duration>,
     /// Ceiling of the redial delay. [default: 300s]
-    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub redial_backoff_max: Option<Duration>,
     /// Misbehaviour strikes within --ban-duration that ban a peer IP.
     /// [default: 3]
     #[arg(long, value_name = "N")]
     pub ban_threshold: Option<u32>,
     /// How long a ban lasts. [default: 10m]
-    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub ban_duration: Option<Duration>,
     /// An IP that may never connect or be dialled (repeatable); refused
     /// with `HelloReject(denied)`. Given at least once, the flags replace
@@ -185,12 +185,14 @@ pub enum SettingsError {
         message: String,
     },
     /// A duration in the file does not parse.
-    #[error("invalid duration for {field}: {value:?} (use a whole number and a unit: 500ms, 15s, 2m, 1h)")]
+    #[error("invalid duration for {field}: {value:?}: {message}")]
     Duration {
         /// The setting.
         field: &'static str,
         /// What was given.
         value: String,
+        /// Why it does not parse, and what would.
+        message: String,
     },
     /// No listen address anywhere.
     #[error("no listen address: give --listen IP:PORT or `listen` in the config file")]
@@ -214,24 +216,14 @@ pub enum SettingsError {
     Config(#[from] ConfigError),
 }
 
-/// Parses `500ms`, `15s`, `2m` or `1h`: a whole number and a unit.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().ok()?;
-    match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => Some(Duration::from_secs(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs),
-        "h" => n.checked_mul(3600).map(Duration::from_secs),
-        _ => None,
-    }
-}
+/// What a duration looks like, for error messages.
+pub const DURATION_HINT: &str = "a number and a unit, e.g. 500ms, 15s, 2m, 1h30m";
 
-fn duration_arg(text: &str) -> Result<Duration, String> {
-    parse_duration(text)
-        .ok_or_else(|| "use a whole number and a unit: 500ms, 15s, 2m, 1h".to_string())
+/// Parses a duration in humantime's syntax (`500ms`, `15s`, `2m`, `1h 30m`,
+/// `1.5s`); a bare number has no unit and is refused. The error is
+/// humantime's, with a hint.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| format!("{e} (use {DURATION_HINT})"))
 }
 
 impl FileConfig {
@@ -278,9 +270,10 @@ fn file_duration(
 ) -> Result<Option<Duration>, SettingsError> {
     value
         .map(|v| {
-            parse_duration(v).ok_or_else(|| SettingsError::Duration {
+            parse_duration(v).map_err(|message| SettingsError::Duration {
                 field,
                 value: v.clone(),
+                message,
             })
         })
         .transpose()
@@ -451,16 +444,53 @@ mod tests {
         Cli::try_parse_from(full).expect("flags parse")
     }
 
-    /// Durations need a unit; each unit scales as documented.
+    /// Durations need a unit; each unit scales as documented, units
+    /// combine, and fractions are allowed.
     #[test]
     fn durations_parse_with_units_only() {
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("15s"), Some(Duration::from_secs(15)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
-        for bad in ["15", "s", "1.5s", "-1s", "10 parsecs", ""] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
+        let ok = [
+            ("500ms", Duration::from_millis(500)),
+            ("15s", Duration::from_secs(15)),
+            ("2m", Duration::from_secs(120)),
+            ("1h", Duration::from_secs(3600)),
+            ("1h 30m", Duration::from_secs(5400)),
+            ("1m30s", Duration::from_secs(90)),
+            ("1.5s", Duration::from_millis(1500)),
+            (" 10sec ", Duration::from_secs(10)),
+        ];
+        for (text, want) in ok {
+            assert_eq!(parse_duration(text), Ok(want), "{text}");
         }
+        let hint = format!(" (use {DURATION_HINT})");
+        let bad = [
+            ("15", "time unit needed, for example 15sec or 15ms"),
+            ("s", "expected number at 0"),
+            ("-1s", "expected number at 0"),
+            ("10 parsecs", "unknown time unit \"parsecs\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations)"),
+            ("", "value was empty"),
+        ];
+        for (text, message) in bad {
+            assert_eq!(
+                parse_duration(text),
+                Err(format!("{message}{hint}")),
+                "{text}"
+            );
+        }
+    }
+
+    /// A bad duration in the file names the setting, the value, what is
+    /// wrong and what would do, on one line.
+    #[test]
+    fn bad_file_duration_is_named() {
+        let file = FileConfig::parse("listen = \"127.0.0.1:1\"\nban_duration = \"10\"\n")
+            .expect("file parses");
+        let err = Settings::merge(cli(&[]), file, None).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "invalid duration for ban_duration: \"10\": time unit needed, for example 10sec or 10ms (use {DURATION_HINT})"
+            )
+        );
     }
 
     /// Flags override the file, the file overrides the defaults, and the
