@@ -18,7 +18,8 @@ use peerlink::NodeId;
 use peerlink_node::admin::{
     MAX_ADMIN_CONNECTIONS, MAX_BODY_BYTES, MAX_HEADER_BYTES, REQUEST_DEADLINE,
 };
-use peerlink_node::views::HealthView;
+use peerlink_node::views::{HealthView, PeersView};
+use prometheus_parse::{Scrape, Value};
 use tokio::time::Instant;
 
 /// Runs the binary to completion (bounded) and returns code and stderr.
@@ -392,4 +393,160 @@ fn admin_endpoint_routes_and_bounds() {
         waited >= REQUEST_DEADLINE && waited < REQUEST_DEADLINE * 2,
         "{waited:?}"
     );
+}
+
+/// One sample's value in a parsed scrape, by name and exact label set;
+/// panics unless exactly one sample matches.
+fn sample(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found: Vec<f64> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && s.labels.len() == labels.len())
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
+            ref other => panic!("{name}: unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{name}{labels:?}: {found:?}");
+    found[0]
+}
+
+/// `/metrics` and `/peers` of one node at one settled instant: two
+/// identical scrapes around the table.
+fn settled_metrics(admin: SocketAddr) -> (String, PeersView) {
+    wait_until(
+        "two identical scrapes around /peers",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || {
+            let (_, before) = http_get(admin, "/metrics").ok()?;
+            let view = try_peers_of(admin)?;
+            let (_, after) = http_get(admin, "/metrics").ok()?;
+            (before == after).then_some((before, view))
+        },
+        String::new,
+    )
+}
+
+/// A sample expected: full name, labels, value.
+type Expected = (String, Vec<(&'static str, String)>, f64);
+
+/// Every figure of `/metrics`, parsed by a Prometheus text parser, equals
+/// the one the same node's `/peers` table gives, and nothing else is
+/// exported.
+fn assert_metrics_match_table(text: &str, view: &PeersView) {
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses");
+    let mut want: Vec<Expected> = Vec::new();
+    let mut add = |name: &str, labels: Vec<(&'static str, String)>, value: f64| {
+        want.push((format!("peerlink_{name}"), labels, value));
+    };
+    add("node_info", vec![("node_id", view.node_id.clone())], 1.0);
+    for state in ["idle", "dialing", "handshaking", "connected", "backoff"] {
+        let n = view.peers.iter().filter(|p| p.state == state).count();
+        add("peers", vec![("state", state.into())], n as f64);
+    }
+    for direction in ["inbound", "outbound"] {
+        let active = view.peers.iter().filter(|p| {
+            let conn = p
+                .connections
+                .iter()
+                .find(|c| Some(&c.id) == p.active.as_ref());
+            conn.is_some_and(|c| c.direction == direction)
+        });
+        let labels = vec![("direction", direction.to_string())];
+        add("connected_peers", labels.clone(), active.count() as f64);
+        let conns = view.peers.iter().flat_map(|p| &p.connections);
+        let open = conns.filter(|c| !c.closing && c.direction == direction);
+        add("connections", labels, open.count() as f64);
+    }
+    let pending: usize = view.peers.iter().map(|p| p.pending).sum();
+    add("pending_handshakes", vec![], pending as f64);
+    add("banned_peers", vec![], view.banned.len() as f64);
+    let s = &view.stats;
+    add(
+        "handshakes_total",
+        vec![("result", "ok".into())],
+        s.handshakes_ok as f64,
+    );
+    add(
+        "handshakes_total",
+        vec![("result", "failed".into())],
+        s.handshakes_failed as f64,
+    );
+    for (reason, n) in &s.reasons {
+        add("closes_total", vec![("reason", reason.clone())], *n as f64);
+    }
+    add("dial_failures_total", vec![], s.dial_failures as f64);
+    add("inbound_refused_total", vec![], s.inbound_refused as f64);
+    add(
+        "duplicates_resolved_total",
+        vec![],
+        s.duplicates_resolved as f64,
+    );
+    add("strikes_total", vec![], s.strikes as f64);
+    add("bans_total", vec![], s.bans as f64);
+    add(
+        "app_messages_received_total",
+        vec![],
+        view.app_messages as f64,
+    );
+    for p in &view.peers {
+        let peer = || vec![("peer", p.peer.clone())];
+        if let (Some(rtt), Some(_)) = (p.last_rtt_us, &p.active) {
+            // /peers truncates to whole microseconds.
+            let seconds = sample(&scrape, "peerlink_peer_rtt_seconds", &[("peer", &p.peer)]);
+            assert_eq!((seconds * 1e6).floor() as u64, rtt, "{}", p.peer);
+            add("peer_rtt_seconds", peer(), seconds);
+        }
+        let k = &p.counters;
+        add("peer_dials_total", peer(), k.dials as f64);
+        add("peer_dial_failures_total", peer(), k.dial_failures as f64);
+        add("peer_connections_total", peer(), k.connections as f64);
+        add("peer_disconnects_total", peer(), k.disconnects as f64);
+    }
+    for (name, labels, value) in &want {
+        let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(sample(&scrape, name, &labels), *value, "{name}{labels:?}");
+    }
+    assert_eq!(scrape.samples.len(), want.len(), "{text}");
+}
+
+/// Two nodes, one dialling the other: each node's `/metrics`, read with a
+/// Prometheus text parser, carries exactly the figures of its own `/peers`
+/// table (one inbound and one outbound connected peer, one handshake each).
+#[test]
+fn metrics_match_the_peer_table() {
+    let a_admin: SocketAddr = "127.0.0.1:27241".parse().expect("addr");
+    let b_admin: SocketAddr = "127.0.0.1:27242".parse().expect("addr");
+    let a_args = ["--listen", "127.0.0.41:27240", "--admin", "127.0.0.1:27241"];
+    let b_args = [
+        "--listen",
+        "127.0.0.42:27240",
+        "--admin",
+        "127.0.0.1:27242",
+        "--peer",
+        "127.0.0.41:27240",
+    ];
+    let a = NodeProcess::spawn("metrics-a", &a_args.map(String::from));
+    let b = NodeProcess::spawn("metrics-b", &b_args.map(String::from));
+    for (admin, node) in [(a_admin, &a), (b_admin, &b)] {
+        wait_until(
+            "peer connected",
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || try_peers_of(admin).filter(|v| v.connected == 1),
+            || node.log_text(),
+        );
+    }
+    for (admin, direction) in [(a_admin, "inbound"), (b_admin, "outbound")] {
+        let (text, view) = settled_metrics(admin);
+        assert_metrics_match_table(&text, &view);
+        let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses");
+        let labels = [("direction", direction)];
+        assert_eq!(sample(&scrape, "peerlink_connected_peers", &labels), 1.0);
+        let ok = [("result", "ok")];
+        assert_eq!(sample(&scrape, "peerlink_handshakes_total", &ok), 1.0);
+    }
 }
