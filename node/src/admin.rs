@@ -224,4 +224,57 @@ mod tests {
             assert_eq!(answer.status(), want, "{length} bytes");
         }
     }
+
+    /// Shutdown stops accepting at once, lets the request in flight finish
+    /// with its answer, and then `serve` returns.
+    #[tokio::test]
+    async fn shutdown_finishes_the_request_in_flight() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::sync::{oneshot, Notify};
+
+        let started = Arc::new(Notify::new());
+        let release = Arc::new(Notify::new());
+        let (s, r) = (started.clone(), release.clone());
+        let slow = Router::new().route(
+            "/slow",
+            get(move || async move {
+                s.notify_one();
+                r.notified().await;
+                "done"
+            }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, slow, async move {
+            let _ = stopped.await;
+        }));
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        started.notified().await;
+        stop.send(()).unwrap();
+        // The listener closes: a new connection is refused (bounded poll).
+        let mut refused = false;
+        for _ in 0..1000 {
+            if tokio::net::TcpStream::connect(addr).await.is_err() {
+                refused = true;
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert!(refused, "listener still open after shutdown");
+        assert!(
+            !server.is_finished(),
+            "serve returned with a request in flight"
+        );
+        release.notify_one();
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+        assert!(answer.ends_with("\r\n\r\ndone"), "{answer}");
+        server.await.unwrap();
+    }
 }
