@@ -1,6 +1,7 @@
 //! The running node: binds the admin endpoint, starts the
 //! `ConnectionManager` on TCP, logs every peer event, and on Ctrl-C or
-//! SIGTERM shuts the manager down (every peer receives `Goodbye(shutdown)`).
+//! SIGTERM shuts the manager down (every peer receives `Goodbye(shutdown)`)
+//! and then the admin endpoint (requests in flight are answered).
 //!
 //! The admin endpoint is bound first, so a bad admin address fails before
 //! any peer is dialled. Signal handlers are installed before either, so a
@@ -118,7 +119,8 @@ impl Node {
                 };
                 let (stop, stopped) = oneshot::channel::<()>();
                 let shutdown = async move {
-                    // A dropped sender (the node dropped unstopped) stops it too.
+                    // A dropped sender (a Node dropped without `shutdown`)
+                    // stops the endpoint too.
                     let _ = stopped.await;
                 };
                 let router = admin::router(state);
@@ -155,8 +157,8 @@ impl Node {
     /// Graceful stop: every peer gets `Goodbye(shutdown)`, the manager
     /// waits (bounded) for the goodbyes to go out, then the admin endpoint
     /// stops accepting and finishes the requests in flight (bounded by
-    /// [`admin::SHUTDOWN_GRACE`]). Events keep being drained meanwhile, so the manager never
-    /// blocks on a full event queue.
+    /// [`admin::SHUTDOWN_GRACE`]). Events keep being drained meanwhile, so
+    /// the manager never blocks on a full event queue.
     pub async fn shutdown(self) {
         self.manager.shutdown().await;
         // The manager dropped its event sender: the logger ends by itself.
