@@ -11,14 +11,19 @@
 //!   validated [`Settings`](settings::Settings); every error is one line.
 //! - [`node`]: starts the manager and the admin endpoint, logs peer events,
 //!   shuts down gracefully on Ctrl-C / SIGTERM.
-//! - [`admin`]: a bounded hand-written HTTP/1.1 responder on loopback:
-//!   `GET /peers` and `GET /metrics`.
-//! - [`views`]: what those two endpoints render from a `Snapshot`.
+//! - [`admin`]: the admin endpoint on loopback, an axum router served over
+//!   hyper with bounded heads, bodies, time and connections: `GET /peers`,
+//!   `GET /metrics`, `GET /health`.
+//! - [`views`]: the JSON documents `/peers` and `/health` render from a
+//!   `Snapshot`.
+//! - [`metrics`]: the `/metrics` exposition, built with `prometheus-client`
+//!   from a `Snapshot`.
 //!
 //! This crate reads no clock of its own and draws no randomness: the node id
 //! is drawn by the manager from OS entropy (`ManagerOptions::seed = None`).
 
 pub mod admin;
+pub mod metrics;
 pub mod node;
 pub mod settings;
 pub mod views;

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use clap::error::ErrorKind;
 use clap::Parser;
 use peerlink_node::node::{Node, Signals};
-use peerlink_node::settings::{one_line, Cli, Settings};
+use peerlink_node::settings::{one_line, Cli, LogFormat, Settings};
 use peerlink_node::{EXIT_RUNTIME, EXIT_USAGE};
 
 /// Prints one error line and returns `code`.
@@ -41,11 +41,15 @@ fn main() -> ExitCode {
         Err(e) => return fail(EXIT_USAGE, &e.to_string()),
     };
     let filter = tracing_subscriber::EnvFilter::new(&settings.log_filter);
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_writer(std::io::stderr);
+    match settings.log_format {
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+        LogFormat::Json => logs.json().init(),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

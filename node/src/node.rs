@@ -1,6 +1,7 @@
 //! The running node: binds the admin endpoint, starts the
 //! `ConnectionManager` on TCP, logs every peer event, and on Ctrl-C or
-//! SIGTERM shuts the manager down (every peer receives `Goodbye(shutdown)`).
+//! SIGTERM shuts the manager down (every peer receives `Goodbye(shutdown)`)
+//! and then the admin endpoint (requests in flight are answered).
 //!
 //! The admin endpoint is bound first, so a bad admin address fails before
 //! any peer is dialled. Signal handlers are installed before either, so a
@@ -14,6 +15,7 @@ use peerlink::manager::{ConnectionManager, Events, ManagerOptions, PeerEvent, St
 use peerlink::transport::TcpTransport;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use crate::admin::{self, AdminState};
@@ -65,10 +67,18 @@ impl Signals {
     }
 }
 
+/// The running admin endpoint: its address, its task, and the sender that
+/// tells it to stop.
+struct Admin {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+    stop: oneshot::Sender<()>,
+}
+
 /// A started node.
 pub struct Node {
     manager: ConnectionManager,
-    admin: Option<(SocketAddr, JoinHandle<()>)>,
+    admin: Option<Admin>,
     events: JoinHandle<()>,
 }
 
@@ -107,7 +117,15 @@ impl Node {
                     manager: manager.clone(),
                     app_messages,
                 };
-                Some((addr, tokio::spawn(admin::serve(listener, state))))
+                let (stop, stopped) = oneshot::channel::<()>();
+                let shutdown = async move {
+                    // A dropped sender (a Node dropped without `shutdown`)
+                    // stops the endpoint too.
+                    let _ = stopped.await;
+                };
+                let router = admin::router(state);
+                let task = tokio::spawn(admin::serve(listener, router, shutdown));
+                Some(Admin { addr, task, stop })
             }
             None => None,
         };
@@ -115,7 +133,7 @@ impl Node {
         tracing::info!(
             node = %manager.node_id(),
             listen = %shown(manager.listen_addr()),
-            admin = %shown(admin.as_ref().map(|(a, _)| *a)),
+            admin = %shown(admin.as_ref().map(|a| a.addr)),
             peers = settings.peers.len(),
             "node started"
         );
@@ -133,19 +151,21 @@ impl Node {
 
     /// The admin endpoint's bound address.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin.as_ref().map(|(a, _)| *a)
+        self.admin.as_ref().map(|a| a.addr)
     }
 
     /// Graceful stop: every peer gets `Goodbye(shutdown)`, the manager
     /// waits (bounded) for the goodbyes to go out, then the admin endpoint
-    /// closes. Events keep being drained meanwhile, so the manager never
-    /// blocks on a full event queue.
+    /// stops accepting and finishes the requests in flight (bounded by
+    /// [`admin::SHUTDOWN_GRACE`]). Events keep being drained meanwhile, so
+    /// the manager never blocks on a full event queue.
     pub async fn shutdown(self) {
         self.manager.shutdown().await;
         // The manager dropped its event sender: the logger ends by itself.
         let _ = self.events.await;
-        if let Some((_, task)) = self.admin {
-            task.abort();
+        if let Some(admin) = self.admin {
+            let _ = admin.stop.send(());
+            let _ = admin.task.await;
         }
         tracing::info!("node stopped");
     }

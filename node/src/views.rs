@@ -1,16 +1,16 @@
-//! What the admin endpoint shows, rendered from a `Snapshot`: the `/peers`
-//! JSON document ([`PeersView`], which also deserializes, so tests and tools
-//! read it back typed) and the `/metrics` Prometheus text exposition.
+//! What the admin endpoint shows as JSON, rendered from a `Snapshot`: the
+//! `/peers` document ([`PeersView`]) and the `/health` answer
+//! ([`HealthView`]); both also deserialize, so tests and tools read them
+//! back typed. `/metrics` is rendered in `metrics`.
 //!
 //! Pure functions of their inputs: no clock, no I/O; rows come out in the
 //! snapshot's stable peer order.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-use peerlink::manager::{PeerState, Snapshot};
-use peerlink::{ConnectionDirection, NodeId};
+use peerlink::manager::Snapshot;
+use peerlink::NodeId;
 use serde::{Deserialize, Serialize};
 
 /// The `/peers` document.
@@ -149,7 +149,30 @@ impl PeersView {
     }
 }
 
-fn hex(id: NodeId) -> String {
+/// The `/health` answer: the node runs, and how many peers are connected.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthView {
+    /// Always `running`: a node that answers is running.
+    pub status: String,
+    /// This node's id, 32 hex digits.
+    pub node_id: String,
+    /// Peers with an active connection.
+    pub connected_peers: usize,
+}
+
+impl HealthView {
+    /// The `/health` answer for `snapshot`.
+    pub fn new(snapshot: &Snapshot) -> Self {
+        HealthView {
+            status: "running".to_string(),
+            node_id: hex(snapshot.node_id),
+            connected_peers: snapshot.connected().len(),
+        }
+    }
+}
+
+/// A node id as 32 hex digits.
+pub fn hex(id: NodeId) -> String {
     format!("{:032x}", id.0)
 }
 
@@ -187,233 +210,16 @@ fn peer_view(row: &peerlink::manager::PeerRow) -> PeerView {
     }
 }
 
-/// Appends one metric family: its help, its type, and its samples.
-fn family(out: &mut String, name: &str, kind: &str, help: &str, samples: &[(String, String)]) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-    for (labels, value) in samples {
-        let _ = writeln!(out, "{name}{labels} {value}");
-    }
-}
-
-/// A label set with one label; the value escaped per the exposition format.
-fn label(name: &str, value: &str) -> String {
-    let escaped = value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n");
-    format!("{{{name}=\"{escaped}\"}}")
-}
-
-/// One sample per label set.
-type Samples = Vec<(String, String)>;
-
-/// A sample without labels.
-fn unlabelled(value: u64) -> Samples {
-    vec![(String::new(), value.to_string())]
-}
-
-/// The `/metrics` text (Prometheus exposition format 0.0.4).
-pub fn render_metrics(snapshot: &Snapshot, app_messages: u64) -> String {
-    let mut out = String::new();
-    family(
-        &mut out,
-        "peerlink_node_info",
-        "gauge",
-        "This node's random id, as a label.",
-        &[(label("node_id", &hex(snapshot.node_id)), "1".into())],
-    );
-    table_metrics(&mut out, snapshot);
-    counter_metrics(&mut out, snapshot);
-    per_peer_metrics(&mut out, snapshot);
-    family(
-        &mut out,
-        "peerlink_app_messages_received_total",
-        "counter",
-        "Application messages received from peers.",
-        &unlabelled(app_messages),
-    );
-    out
-}
-
-/// Gauges of the table now: peers by state, connections by direction,
-/// handshakes in flight.
-fn table_metrics(out: &mut String, snapshot: &Snapshot) {
-    let states = [
-        PeerState::Idle,
-        PeerState::Dialing,
-        PeerState::Handshaking,
-        PeerState::Connected,
-        PeerState::Backoff,
-    ];
-    let by_state: Samples = states
-        .iter()
-        .map(|st| {
-            let n = snapshot.peers.iter().filter(|r| r.state == *st).count();
-            (label("state", &st.to_string()), n.to_string())
-        })
-        .collect();
-    family(
-        out,
-        "peerlink_peers",
-        "gauge",
-        "Peer rows by state.",
-        &by_state,
-    );
-    let open = snapshot.peers.iter().flat_map(|r| &r.connections);
-    let open: Vec<_> = open.filter(|c| !c.closing).collect();
-    let by_direction: Samples = [ConnectionDirection::Inbound, ConnectionDirection::Outbound]
-        .iter()
-        .map(|d| {
-            let n = open.iter().filter(|c| c.direction == *d).count();
-            (label("direction", &d.to_string()), n.to_string())
-        })
-        .collect();
-    family(
-        out,
-        "peerlink_connections",
-        "gauge",
-        "Established connections not closing, by who dialled them.",
-        &by_direction,
-    );
-    let pending: usize = snapshot.peers.iter().map(|r| r.pending).sum();
-    family(
-        out,
-        "peerlink_pending_handshakes",
-        "gauge",
-        "Handshakes in flight, both directions.",
-        &unlabelled(pending as u64),
-    );
-}
-
-/// The manager-wide counters, and the ban list's size.
-fn counter_metrics(out: &mut String, snapshot: &Snapshot) {
-    let s = &snapshot.stats;
-    let handshakes = vec![
-        (label("result", "ok"), s.handshakes_ok.to_string()),
-        (label("result", "failed"), s.handshakes_failed.to_string()),
-    ];
-    let reasons: Samples = s
-        .reasons
-        .iter()
-        .map(|(r, n)| (label("reason", r), n.to_string()))
-        .collect();
-    let families: [(&str, &str, &str, Samples); 8] = [
-        (
-            "peerlink_handshakes_total",
-            "counter",
-            "Handshakes finished, by result (a dial whose TCP connect failed is no handshake).",
-            handshakes,
-        ),
-        (
-            "peerlink_dial_failures_total",
-            "counter",
-            "Dials that did not end in a connection, refused or timed-out connects included.",
-            unlabelled(s.dial_failures),
-        ),
-        (
-            "peerlink_inbound_refused_total",
-            "counter",
-            "Inbound connections refused before their handshake.",
-            unlabelled(s.inbound_refused),
-        ),
-        (
-            "peerlink_duplicates_resolved_total",
-            "counter",
-            "Duplicate connections closed by the tie-break.",
-            unlabelled(s.duplicates_resolved),
-        ),
-        (
-            "peerlink_strikes_total",
-            "counter",
-            "Misbehaviour strikes recorded against peers.",
-            unlabelled(s.strikes),
-        ),
-        (
-            "peerlink_bans_total",
-            "counter",
-            "Bans issued for misbehaviour.",
-            unlabelled(s.bans),
-        ),
-        (
-            "peerlink_banned_peers",
-            "gauge",
-            "Peer IPs banned now.",
-            unlabelled(snapshot.banned.len() as u64),
-        ),
-        (
-            "peerlink_closes_total",
-            "counter",
-            "Connections closed, handshakes failed and inbound connections refused, by reason.",
-            reasons,
-        ),
-    ];
-    for (name, kind, help, samples) in &families {
-        family(out, name, kind, help, samples);
-    }
-}
-
-fn per_peer_metrics(out: &mut String, snapshot: &Snapshot) {
-    let rows = &snapshot.peers;
-    let rtt: Samples = rows
-        .iter()
-        .filter_map(|r| {
-            let rtt = r.last_rtt.filter(|_| r.active.is_some())?;
-            Some((
-                label("peer", &r.peer.to_string()),
-                rtt.as_secs_f64().to_string(),
-            ))
-        })
-        .collect();
-    family(
-        out,
-        "peerlink_peer_rtt_seconds",
-        "gauge",
-        "Last ping round-trip time on each connected peer's active connection.",
-        &rtt,
-    );
-    let counter = |f: fn(&peerlink::manager::PeerCounters) -> u64| -> Samples {
-        rows.iter()
-            .map(|r| {
-                (
-                    label("peer", &r.peer.to_string()),
-                    f(&r.counters).to_string(),
-                )
-            })
-            .collect()
-    };
-    family(
-        out,
-        "peerlink_peer_dials_total",
-        "counter",
-        "Dials started, per peer row.",
-        &counter(|k| k.dials),
-    );
-    family(
-        out,
-        "peerlink_peer_connections_total",
-        "counter",
-        "Handshakes completed, per peer row.",
-        &counter(|k| k.connections),
-    );
-    family(
-        out,
-        "peerlink_peer_disconnects_total",
-        "counter",
-        "Times each peer went from connected to not connected.",
-        &counter(|k| k.disconnects),
-    );
-}
-
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use peerlink::id::ConnectionIds;
-    use peerlink::manager::{ConnectionRow, ManagerStats, PeerCounters, PeerRow};
-    use peerlink::PeerId;
+    use peerlink::manager::{ConnectionRow, ManagerStats, PeerCounters, PeerRow, PeerState};
+    use peerlink::{ConnectionDirection, PeerId};
     use std::time::Duration;
 
-    fn snapshot() -> Snapshot {
+    /// One connected peer (outbound `c3`, RTT 250 µs), one banned IP.
+    pub(crate) fn snapshot() -> Snapshot {
         // The third connection its allocator named: `c3`.
         let mut ids = ConnectionIds::new();
         let [_, _, c3] = [ids.allocate(), ids.allocate(), ids.allocate()];
@@ -471,33 +277,17 @@ mod tests {
         assert_eq!(back, view);
     }
 
-    /// Metrics list connections by direction, handshakes, duplicates,
-    /// reasons and RTT, each family with its HELP and TYPE.
+    /// `/health` says the node runs, with its id and its connected peers.
     #[test]
-    fn metrics_exposition() {
-        let text = render_metrics(&snapshot(), 4);
-        for line in [
-            "# TYPE peerlink_connections gauge",
-            "peerlink_connections{direction=\"inbound\"} 0",
-            "peerlink_connections{direction=\"outbound\"} 1",
-            "peerlink_handshakes_total{result=\"ok\"} 2",
-            "peerlink_handshakes_total{result=\"failed\"} 0",
-            "peerlink_duplicates_resolved_total 1",
-            "peerlink_dial_failures_total 0",
-            "peerlink_closes_total{reason=\"duplicate\"} 1",
-            "peerlink_peer_rtt_seconds{peer=\"127.0.0.2\"} 0.00025",
-            "peerlink_peers{state=\"connected\"} 1",
-            "peerlink_peer_connections_total{peer=\"127.0.0.2\"} 2",
-            "peerlink_app_messages_received_total 4",
-            "peerlink_banned_peers 1",
-        ] {
-            assert!(
-                text.lines().any(|l| l == line),
-                "missing {line:?} in\n{text}"
-            );
-        }
-        let helps = text.lines().filter(|l| l.starts_with("# HELP")).count();
-        let types = text.lines().filter(|l| l.starts_with("# TYPE")).count();
-        assert_eq!((helps, types), (17, 17));
+    fn health_view() {
+        let view = HealthView::new(&snapshot());
+        let json = serde_json::to_string(&view).unwrap();
+        assert_eq!(
+            json,
+            format!(
+                "{{\"status\":\"running\",\"node_id\":\"ab{}\",\"connected_peers\":1}}",
+                "0".repeat(30)
+            )
+        );
     }
 }

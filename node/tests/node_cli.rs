@@ -1,8 +1,8 @@
 //! The `peerlink-node` binary as an operator meets it: bad flags and config
 //! files give one line on stderr and exit code 2; a config file is read;
-//! the admin endpoint answers, refuses what it does not serve and bounds
-//! what it reads; SIGTERM and SIGINT send every peer `Goodbye(shutdown)`
-//! and exit 0.
+//! JSON logs are one object per line; SIGTERM and SIGINT send every peer
+//! `Goodbye(shutdown)` and exit 0. The admin endpoint has its own file,
+//! `admin_endpoint.rs`.
 
 mod common;
 
@@ -12,10 +12,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use common::{http_exchange, http_get, peers_of, try_peers_of, wait_until, NodeProcess, NODE_BIN};
+use common::{peers_of, wait_for_admin, wait_until, NodeProcess, NODE_BIN};
 use peerlink::wire::{decode_frame, Hello, Message, Reason, PROTOCOL_VERSION};
 use peerlink::NodeId;
-use peerlink_node::admin::{MAX_REQUEST_BYTES, REQUEST_DEADLINE};
 use tokio::time::Instant;
 
 /// Runs the binary to completion (bounded) and returns code and stderr.
@@ -130,6 +129,10 @@ fn bad_starts_exit_2_with_one_line() {
             vec!["--listen", "127.0.0.1:27290", "--log-level", "info,[="],
             "invalid log filter",
         ),
+        (
+            vec!["--listen", "127.0.0.1:27290", "--log-format", "xml"],
+            "invalid value 'xml' for '--log-format <FORMAT>'",
+        ),
     ];
     for (args, expected) in cases {
         let (code, stdout, stderr) = run_to_exit(&args);
@@ -221,13 +224,7 @@ fn signals_send_goodbye_and_exit_0() {
         );
         let args = ["--config", &config, "--network-id", "77"].map(String::from);
         let mut node = NodeProcess::spawn(&format!("sig{signal}"), &args);
-        let view = wait_until(
-            "admin endpoint up",
-            Duration::from_secs(5),
-            Duration::from_millis(20),
-            || try_peers_of(admin),
-            || node.log_text(),
-        );
+        let view = wait_for_admin(admin, &node);
         assert_eq!(view.listen, Some(listen.to_string()));
         // The flag overrides the file: a hello with network 77 is accepted.
         let (mut stream, mut buf) = raw_handshake(listen, 77);
@@ -267,69 +264,46 @@ fn signals_send_goodbye_and_exit_0() {
     }
 }
 
-/// The admin endpoint answers 404 for unknown paths, 405 for other
-/// methods, 431 for an oversized request head, keeps answering while an
-/// idle client holds a connection, and closes that idle connection after
-/// its request deadline.
+/// With `--log-format json` every line the node logs from start to a
+/// SIGTERM shutdown is one JSON object with a level, a target and fields;
+/// the start line carries the listen address as a field.
 #[test]
-fn admin_endpoint_routes_and_bounds() {
-    let listen: SocketAddr = "127.0.0.1:27230".parse().expect("addr");
-    let admin: SocketAddr = "127.0.0.1:27231".parse().expect("addr");
-    let args = ["--listen", "127.0.0.1:27230", "--admin", "127.0.0.1:27231"].map(String::from);
-    let node = NodeProcess::spawn("admin", &args);
-    wait_until(
-        "admin endpoint up",
-        Duration::from_secs(5),
-        Duration::from_millis(20),
-        || try_peers_of(admin),
-        || node.log_text(),
-    );
-    let mut idle = TcpStream::connect(admin).expect("idle connect");
-    let idle_since = Instant::now();
-
-    let (status, body) = http_get(admin, "/metrics").expect("metrics");
-    assert_eq!(status, 200);
-    assert!(
-        body.contains("peerlink_connections{direction=\"inbound\"} 0\n"),
-        "{body}"
-    );
-    let (status, _) = http_get(admin, "/nope").expect("404");
-    assert_eq!(status, 404);
-    let mut post = TcpStream::connect(admin).expect("connect");
-    post.write_all(b"POST /peers HTTP/1.1\r\n\r\n")
-        .expect("write");
-    let mut answer = String::new();
-    post.read_to_string(&mut answer).expect("read");
-    assert!(answer.starts_with("HTTP/1.1 405 "), "{answer}");
-    let mut big = TcpStream::connect(admin).expect("connect");
-    let filler = format!(
-        "GET /peers HTTP/1.1\r\nX-Fill: {}\r\n",
-        "a".repeat(MAX_REQUEST_BYTES)
-    );
-    let _ = big.write_all(filler.as_bytes());
-    let mut answer = String::new();
-    let _ = big.read_to_string(&mut answer);
-    assert!(answer.starts_with("HTTP/1.1 431 "), "{answer}");
-    let mut again = TcpStream::connect(admin).expect("connect");
-    let (status, body) = http_exchange(&mut again, "/peers").expect("peers");
-    assert_eq!((status, body.contains(&listen.to_string())), (200, true));
-
-    // The idle client is cut off at the request deadline, not before long.
-    idle.set_read_timeout(Some(REQUEST_DEADLINE * 2))
-        .expect("timeout");
-    let mut byte = [0u8; 1];
-    // Another test's child exiting can interrupt this blocking read
-    // (EINTR); that is not the server's answer, so read again.
-    let n = loop {
-        match idle.read(&mut byte) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            other => break other.expect("server closes the idle connection"),
-        }
-    };
-    let waited = idle_since.elapsed();
-    assert_eq!(n, 0);
-    assert!(
-        waited >= REQUEST_DEADLINE && waited < REQUEST_DEADLINE * 2,
-        "{waited:?}"
-    );
+fn json_logs_are_one_object_per_line() {
+    let admin: SocketAddr = "127.0.0.1:27261".parse().expect("addr");
+    let args = [
+        "--listen",
+        "127.0.0.1:27260",
+        "--admin",
+        "127.0.0.1:27261",
+        "--log-format",
+        "json",
+    ];
+    let mut node = NodeProcess::spawn("json-logs", &args.map(String::from));
+    wait_for_admin(admin, &node);
+    node.signal(libc::SIGTERM);
+    let status = node.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", node.log_text());
+    let log = node.log_text();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    for line in &lines {
+        assert!(line["level"].is_string(), "{line}");
+        assert!(line["target"].is_string(), "{line}");
+        assert!(line["fields"]["message"].is_string(), "{line}");
+    }
+    let messages: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l["fields"]["message"].as_str())
+        .filter(|m| ["node started", "shutting down", "node stopped"].contains(m))
+        .collect();
+    assert_eq!(messages, ["node started", "shutting down", "node stopped"]);
+    let started = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "node started")
+        .expect("start line");
+    assert_eq!(started["level"], "INFO");
+    assert_eq!(started["fields"]["listen"], "127.0.0.1:27260");
+    assert_eq!(started["fields"]["admin"], "127.0.0.1:27261");
 }

@@ -181,6 +181,18 @@ pub fn try_peers_of(admin: SocketAddr) -> Option<PeersView> {
     (status == 200).then(|| serde_json::from_str(&body).ok())?
 }
 
+/// Waits (5 s at most) until `node`'s admin endpoint at `admin` answers
+/// `/peers`; returns that first answer.
+pub fn wait_for_admin(admin: SocketAddr, node: &NodeProcess) -> PeersView {
+    wait_until(
+        "admin endpoint up",
+        Duration::from_secs(5),
+        Duration::from_millis(20),
+        || try_peers_of(admin),
+        || node.log_text(),
+    )
+}
+
 /// Polls `probe` every `every` until it returns `Some`, for at most
 /// `within`; panics with `what` and the last `describe()` otherwise.
 pub fn wait_until<T>(

@@ -19,13 +19,25 @@ use serde::Deserialize;
 /// Filter used when neither `--log-level`, `RUST_LOG` nor the file sets one.
 pub const DEFAULT_LOG_FILTER: &str = "info";
 
+/// How log lines are written on stderr.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (colours on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `fields`, `target`,
+    /// and the span list.
+    Json,
+}
+
 /// A small P2P node on peerlink: keeps one TCP connection per peer IP,
 /// pings every peer, and serves its peer table on an admin endpoint.
 #[derive(Clone, Debug, Default, Parser)]
 #[command(name = "peerlink-node", version)]
 pub struct Cli {
     /// TOML file with any of the settings below (snake_case keys, durations
-    /// as strings like "15s"); flags given here override it.
+    /// as strings like "15s" or "1m30s"); flags given here override it.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Address to accept peers on. Its IP is also the source address of
@@ -40,13 +52,17 @@ pub struct Cli {
     /// Source IP of outbound connections (several nodes on one machine).
     #[arg(long, value_name = "IP")]
     pub local_ip: Option<IpAddr>,
-    /// Admin HTTP endpoint (loopback only): GET /peers, GET /metrics.
+    /// Admin HTTP endpoint (loopback only): GET /peers, /metrics, /health.
     #[arg(long, value_name = "IP:PORT")]
     pub admin: Option<SocketAddr>,
     /// Log filter: a level (info, debug...) or tracing directives
     /// ("info,peerlink=debug"). Default: RUST_LOG, then the file, then info.
     #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
+    /// Log line format on stderr: `text` (human-readable) or `json` (one
+    /// JSON object per line, for log collectors). [default: text]
+    #[arg(long, value_name = "FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
     /// Network id; peers with another id are refused. [default: 0]
     #[arg(long, value_name = "N")]
     pub network_id: Option<u32>,
@@ -60,32 +76,32 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub max_pending: Option<usize>,
     /// How often each peer is pinged. [default: 15s]
-    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub ping_interval: Option<Duration>,
     /// How long a ping waits for its pong. [default: 20s]
-    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub pong_timeout: Option<Duration>,
     /// Consecutive missed pongs that declare a peer dead. [default: 3]
     #[arg(long, value_name = "N")]
     pub max_missed_pongs: Option<u32>,
     /// Time allowed for a handshake. [default: 10s]
-    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub handshake_timeout: Option<Duration>,
     /// Time allowed for a TCP connect. [default: 10s]
-    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub connect_timeout: Option<Duration>,
     /// First redial delay after a failure. [default: 5s]
-    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub redial_backoff_min: Option<Duration>,
     /// Ceiling of the redial delay. [default: 300s]
-    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub redial_backoff_max: Option<Duration>,
     /// Misbehaviour strikes within --ban-duration that ban a peer IP.
     /// [default: 3]
     #[arg(long, value_name = "N")]
     pub ban_threshold: Option<u32>,
     /// How long a ban lasts. [default: 10m]
-    #[arg(long, value_name = "DURATION", value_parser = duration_arg)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub ban_duration: Option<Duration>,
     /// An IP that may never connect or be dialled (repeatable); refused
     /// with `HelloReject(denied)`. Given at least once, the flags replace
@@ -113,6 +129,8 @@ pub struct FileConfig {
     pub admin: Option<SocketAddr>,
     /// See [`Cli::log_level`].
     pub log_level: Option<String>,
+    /// See [`Cli::log_format`].
+    pub log_format: Option<LogFormat>,
     /// See [`Cli::network_id`].
     pub network_id: Option<u32>,
     /// See [`Cli::max_inbound`].
@@ -158,6 +176,8 @@ pub struct Settings {
     pub admin: Option<SocketAddr>,
     /// The tracing filter.
     pub log_filter: String,
+    /// How log lines are written.
+    pub log_format: LogFormat,
     /// The library's settings.
     pub config: Config,
 }
@@ -185,12 +205,14 @@ pub enum SettingsError {
         message: String,
     },
     /// A duration in the file does not parse.
-    #[error("invalid duration for {field}: {value:?} (use a whole number and a unit: 500ms, 15s, 2m, 1h)")]
+    #[error("invalid duration for {field}: {value:?}: {message}")]
     Duration {
         /// The setting.
         field: &'static str,
         /// What was given.
         value: String,
+        /// Why it does not parse, and what would.
+        message: String,
     },
     /// No listen address anywhere.
     #[error("no listen address: give --listen IP:PORT or `listen` in the config file")]
@@ -214,24 +236,14 @@ pub enum SettingsError {
     Config(#[from] ConfigError),
 }
 
-/// Parses `500ms`, `15s`, `2m` or `1h`: a whole number and a unit.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().ok()?;
-    match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "s" => Some(Duration::from_secs(n)),
-        "m" => n.checked_mul(60).map(Duration::from_secs),
-        "h" => n.checked_mul(3600).map(Duration::from_secs),
-        _ => None,
-    }
-}
+/// What a duration looks like, for error messages.
+pub const DURATION_HINT: &str = "a number and a unit, e.g. 500ms, 15s, 2m, 1h30m";
 
-fn duration_arg(text: &str) -> Result<Duration, String> {
-    parse_duration(text)
-        .ok_or_else(|| "use a whole number and a unit: 500ms, 15s, 2m, 1h".to_string())
+/// Parses a duration in humantime's syntax (`500ms`, `15s`, `2m`, `1h 30m`,
+/// `1.5s`); a bare number has no unit and is refused. The error is
+/// humantime's, with a hint.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    humantime::parse_duration(text.trim()).map_err(|e| format!("{e} (use {DURATION_HINT})"))
 }
 
 impl FileConfig {
@@ -278,9 +290,10 @@ fn file_duration(
 ) -> Result<Option<Duration>, SettingsError> {
     value
         .map(|v| {
-            parse_duration(v).ok_or_else(|| SettingsError::Duration {
+            parse_duration(v).map_err(|message| SettingsError::Duration {
                 field,
                 value: v.clone(),
+                message,
             })
         })
         .transpose()
@@ -342,6 +355,7 @@ impl Settings {
             local_ip,
             admin,
             log_filter,
+            log_format: cli.log_format.or(file.log_format).unwrap_or_default(),
             config,
         })
     }
@@ -442,114 +456,4 @@ fn ip_list(flags: &[IpAddr], file: Option<&Vec<IpAddr>>) -> BTreeSet<IpAddr> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cli(args: &[&str]) -> Cli {
-        let mut full = vec!["peerlink-node"];
-        full.extend_from_slice(args);
-        Cli::try_parse_from(full).expect("flags parse")
-    }
-
-    /// Durations need a unit; each unit scales as documented.
-    #[test]
-    fn durations_parse_with_units_only() {
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("15s"), Some(Duration::from_secs(15)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
-        for bad in ["15", "s", "1.5s", "-1s", "10 parsecs", ""] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
-    }
-
-    /// Flags override the file, the file overrides the defaults, and the
-    /// listen IP becomes the outbound source IP.
-    #[test]
-    fn flags_override_file_over_defaults() {
-        let file = FileConfig::parse(
-            "listen = \"127.0.0.2:9000\"\npeers = [\"127.0.0.3:9000\"]\n\
-             ping_interval = \"2s\"\npong_timeout = \"3s\"\nmax_inbound = 7\n",
-        )
-        .expect("file parses");
-        let flags = cli(&["--ping-interval", "500ms", "--max-outbound", "9"]);
-        let s = Settings::merge(flags, file, None).expect("valid");
-        assert_eq!(s.listen, "127.0.0.2:9000".parse().unwrap());
-        assert_eq!(s.peers, vec!["127.0.0.3:9000".parse().unwrap()]);
-        assert_eq!(s.local_ip, Some("127.0.0.2".parse().unwrap()));
-        assert_eq!(s.config.ping_interval, Duration::from_millis(500));
-        assert_eq!(s.config.pong_timeout, Duration::from_secs(3));
-        assert_eq!(s.config.max_inbound, 7);
-        assert_eq!(s.config.max_outbound, 9);
-        assert_eq!(
-            s.config.handshake_timeout,
-            Config::default().handshake_timeout
-        );
-        assert_eq!(s.log_filter, DEFAULT_LOG_FILTER);
-    }
-
-    /// `--deny` and `--allow` replace the file's lists; without them the
-    /// file's lists are used, and by default both are empty.
-    #[test]
-    fn deny_and_allow_lists() {
-        let file = FileConfig::parse(
-            "listen = \"127.0.0.1:1\"\ndeny = [\"127.0.0.9\"]\nallow = [\"127.0.0.2\", \"127.0.0.3\"]\n",
-        )
-        .expect("file parses");
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        let s = Settings::merge(cli(&[]), file.clone(), None).expect("valid");
-        assert_eq!(s.config.deny, BTreeSet::from([ip("127.0.0.9")]));
-        assert_eq!(
-            s.config.allow,
-            BTreeSet::from([ip("127.0.0.2"), ip("127.0.0.3")])
-        );
-        let flags = cli(&[
-            "--deny",
-            "127.0.0.4",
-            "--deny",
-            "127.0.0.5",
-            "--allow",
-            "127.0.0.6",
-        ]);
-        let s = Settings::merge(flags, file, None).expect("valid");
-        assert_eq!(
-            s.config.deny,
-            BTreeSet::from([ip("127.0.0.4"), ip("127.0.0.5")])
-        );
-        assert_eq!(s.config.allow, BTreeSet::from([ip("127.0.0.6")]));
-        let s = Settings::merge(
-            cli(&["--listen", "127.0.0.1:1"]),
-            FileConfig::default(),
-            None,
-        )
-        .expect("valid");
-        assert!(s.config.deny.is_empty() && s.config.allow.is_empty());
-    }
-
-    /// Each kind of bad setting gets its own one-line message.
-    #[test]
-    fn bad_settings_are_named_on_one_line() {
-        let none = Settings::merge(cli(&[]), FileConfig::default(), None).unwrap_err();
-        assert!(matches!(none, SettingsError::NoListen));
-        let admin = cli(&["--listen", "127.0.0.1:1", "--admin", "10.1.2.3:80"]);
-        let err = Settings::merge(admin, FileConfig::default(), None).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "admin address 10.1.2.3:80 must be a loopback address (127.0.0.0/8 or ::1)"
-        );
-        let peer = cli(&["--listen", "127.0.0.1:1", "--peer", "0.0.0.0:9000"]);
-        let err = Settings::merge(peer, FileConfig::default(), None).unwrap_err();
-        assert!(matches!(err, SettingsError::Peer(_)));
-        let zero = cli(&["--listen", "127.0.0.1:1", "--ping-interval", "0s"]);
-        let err = Settings::merge(zero, FileConfig::default(), None).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid settings: ping_interval must be greater than zero"
-        );
-        let (line, message) =
-            FileConfig::parse("listen = \"127.0.0.1:1\"\nbogus = 1\n").unwrap_err();
-        assert_eq!(line, 2);
-        assert!(message.starts_with("unknown field `bogus`"), "{message}");
-        assert!(!message.contains('\n'));
-    }
-}
+mod tests;

@@ -1,0 +1,292 @@
+//! The admin endpoint of a running `peerlink-node`, over real sockets:
+//! routes and status codes, the bounds on what it reads, how long and how
+//! many connections, and `/metrics` checked against the node's own
+//! `/peers` table with a Prometheus text parser.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use common::{http_exchange, http_get, try_peers_of, wait_for_admin, wait_until, NodeProcess};
+use peerlink_node::admin::{
+    MAX_ADMIN_CONNECTIONS, MAX_BODY_BYTES, MAX_HEADER_BYTES, REQUEST_DEADLINE,
+};
+use peerlink_node::views::{HealthView, PeersView};
+use prometheus_parse::{Scrape, Value};
+use tokio::time::Instant;
+
+/// Reads until the server closes; the text read (an interrupted read is
+/// retried, a reset ends the answer).
+fn read_answer(stream: &mut TcpStream) -> String {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        match stream.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Sends `request` raw on a new connection; the answer's status line.
+fn raw_status(admin: SocketAddr, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(admin).expect("connect");
+    let _ = stream.write_all(request);
+    let answer = read_answer(&mut stream);
+    answer.lines().next().unwrap_or_default().to_string()
+}
+
+/// The admin endpoint answers `/health`, 404 for unknown paths, 405 for
+/// another method, 431 for an oversized request head, 413 for a body over
+/// its limit; refuses a connection over its connection limit and serves
+/// again once one is released; and closes an idle connection after its
+/// request deadline.
+#[test]
+fn admin_endpoint_routes_and_bounds() {
+    let listen: SocketAddr = "127.0.0.1:27230".parse().expect("addr");
+    let admin: SocketAddr = "127.0.0.1:27231".parse().expect("addr");
+    let args = ["--listen", "127.0.0.1:27230", "--admin", "127.0.0.1:27231"].map(String::from);
+    let node = NodeProcess::spawn("admin", &args);
+    let view = wait_for_admin(admin, &node);
+    let mut idle = TcpStream::connect(admin).expect("idle connect");
+    let idle_since = Instant::now();
+
+    let (status, body) = http_get(admin, "/metrics").expect("metrics");
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("peerlink_connections{direction=\"inbound\"} 0\n"),
+        "{body}"
+    );
+    let (status, body) = http_get(admin, "/health").expect("health");
+    assert_eq!(status, 200);
+    let health: HealthView = serde_json::from_str(&body).expect("health JSON");
+    let want = HealthView {
+        status: "running".into(),
+        node_id: view.node_id.clone(),
+        connected_peers: 0,
+    };
+    assert_eq!(health, want);
+    let (status, body) = http_get(admin, "/nope").expect("404");
+    assert_eq!(
+        (status, body.as_str()),
+        (404, "not found: try /peers, /metrics or /health\n")
+    );
+    let post = raw_status(admin, b"POST /peers HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(post, "HTTP/1.1 405 Method Not Allowed");
+    let filler = format!(
+        "GET /peers HTTP/1.1\r\nX-Fill: {}\r\n",
+        "a".repeat(MAX_HEADER_BYTES)
+    );
+    let big = raw_status(admin, filler.as_bytes());
+    assert_eq!(big, "HTTP/1.1 431 Request Header Fields Too Large");
+    let body = "b".repeat(MAX_BODY_BYTES + 1);
+    let request = format!(
+        "GET /peers HTTP/1.1\r\nHost: a\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let too_long = raw_status(admin, request.as_bytes());
+    assert_eq!(too_long, "HTTP/1.1 413 Payload Too Large");
+    let mut again = TcpStream::connect(admin).expect("connect");
+    let (status, body) = http_exchange(&mut again, "/peers").expect("peers");
+    assert_eq!((status, body.contains(&listen.to_string())), (200, true));
+
+    // With `idle` and MAX - 1 more connections held, one more is closed
+    // unanswered; once they are released, requests are served again.
+    let held: Vec<TcpStream> = (1..MAX_ADMIN_CONNECTIONS)
+        .map(|_| TcpStream::connect(admin).expect("hold"))
+        .collect();
+    let refused = raw_status(admin, b"GET /health HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_eq!(refused, "", "over the connection limit");
+    drop(held);
+    wait_until(
+        "served again after the held connections close",
+        Duration::from_secs(2),
+        Duration::from_millis(20),
+        || http_get(admin, "/health").ok().filter(|(s, _)| *s == 200),
+        || node.log_text(),
+    );
+
+    // The idle client is cut off at the request deadline, not before long.
+    idle.set_read_timeout(Some(REQUEST_DEADLINE * 2))
+        .expect("timeout");
+    let mut byte = [0u8; 1];
+    // Another test's child exiting can interrupt this blocking read
+    // (EINTR); that is not the server's answer, so read again.
+    let n = loop {
+        match idle.read(&mut byte) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => break other.expect("server closes the idle connection"),
+        }
+    };
+    let waited = idle_since.elapsed();
+    assert_eq!(n, 0);
+    assert!(
+        waited >= REQUEST_DEADLINE && waited < REQUEST_DEADLINE * 2,
+        "{waited:?}"
+    );
+}
+
+/// One sample's value in a parsed scrape, by name and exact label set;
+/// panics unless exactly one sample matches.
+fn sample(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let found: Vec<f64> = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == name && s.labels.len() == labels.len())
+        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .map(|s| match s.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
+            ref other => panic!("{name}: unexpected {other:?}"),
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{name}{labels:?}: {found:?}");
+    found[0]
+}
+
+/// `/metrics` and `/peers` of one node at one settled instant: two
+/// identical scrapes around the table.
+fn settled_metrics(admin: SocketAddr) -> (String, PeersView) {
+    wait_until(
+        "two identical scrapes around /peers",
+        Duration::from_secs(5),
+        Duration::from_millis(50),
+        || {
+            let (_, before) = http_get(admin, "/metrics").ok()?;
+            let view = try_peers_of(admin)?;
+            let (_, after) = http_get(admin, "/metrics").ok()?;
+            (before == after).then_some((before, view))
+        },
+        String::new,
+    )
+}
+
+/// A sample expected: full name, labels, value.
+type Expected = (String, Vec<(&'static str, String)>, f64);
+
+/// Every figure of `/metrics`, parsed by a Prometheus text parser, equals
+/// the one the same node's `/peers` table gives, and nothing else is
+/// exported.
+fn assert_metrics_match_table(text: &str, view: &PeersView) {
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses");
+    let mut want: Vec<Expected> = Vec::new();
+    let mut add = |name: &str, labels: Vec<(&'static str, String)>, value: f64| {
+        want.push((format!("peerlink_{name}"), labels, value));
+    };
+    add("node_info", vec![("node_id", view.node_id.clone())], 1.0);
+    for state in ["idle", "dialing", "handshaking", "connected", "backoff"] {
+        let n = view.peers.iter().filter(|p| p.state == state).count();
+        add("peers", vec![("state", state.into())], n as f64);
+    }
+    for direction in ["inbound", "outbound"] {
+        let active = view.peers.iter().filter(|p| {
+            let conn = p
+                .connections
+                .iter()
+                .find(|c| Some(&c.id) == p.active.as_ref());
+            conn.is_some_and(|c| c.direction == direction)
+        });
+        let labels = vec![("direction", direction.to_string())];
+        add("connected_peers", labels.clone(), active.count() as f64);
+        let conns = view.peers.iter().flat_map(|p| &p.connections);
+        let open = conns.filter(|c| !c.closing && c.direction == direction);
+        add("connections", labels, open.count() as f64);
+    }
+    let pending: usize = view.peers.iter().map(|p| p.pending).sum();
+    add("pending_handshakes", vec![], pending as f64);
+    add("banned_peers", vec![], view.banned.len() as f64);
+    let s = &view.stats;
+    add(
+        "handshakes_total",
+        vec![("result", "ok".into())],
+        s.handshakes_ok as f64,
+    );
+    add(
+        "handshakes_total",
+        vec![("result", "failed".into())],
+        s.handshakes_failed as f64,
+    );
+    for (reason, n) in &s.reasons {
+        add("closes_total", vec![("reason", reason.clone())], *n as f64);
+    }
+    add("dial_failures_total", vec![], s.dial_failures as f64);
+    add("inbound_refused_total", vec![], s.inbound_refused as f64);
+    add(
+        "duplicates_resolved_total",
+        vec![],
+        s.duplicates_resolved as f64,
+    );
+    add("strikes_total", vec![], s.strikes as f64);
+    add("bans_total", vec![], s.bans as f64);
+    add(
+        "app_messages_received_total",
+        vec![],
+        view.app_messages as f64,
+    );
+    for p in &view.peers {
+        let peer = || vec![("peer", p.peer.clone())];
+        if let (Some(rtt), Some(_)) = (p.last_rtt_us, &p.active) {
+            // /peers truncates to whole microseconds.
+            let seconds = sample(&scrape, "peerlink_peer_rtt_seconds", &[("peer", &p.peer)]);
+            assert_eq!((seconds * 1e6).floor() as u64, rtt, "{}", p.peer);
+            add("peer_rtt_seconds", peer(), seconds);
+        }
+        let k = &p.counters;
+        add("peer_dials_total", peer(), k.dials as f64);
+        add("peer_dial_failures_total", peer(), k.dial_failures as f64);
+        add("peer_connections_total", peer(), k.connections as f64);
+        add("peer_disconnects_total", peer(), k.disconnects as f64);
+    }
+    for (name, labels, value) in &want {
+        let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(sample(&scrape, name, &labels), *value, "{name}{labels:?}");
+    }
+    assert_eq!(scrape.samples.len(), want.len(), "{text}");
+}
+
+/// Two nodes, one dialling the other: each node's `/metrics`, read with a
+/// Prometheus text parser, carries exactly the figures of its own `/peers`
+/// table (one inbound and one outbound connected peer, one handshake each).
+#[test]
+fn metrics_match_the_peer_table() {
+    let a_admin: SocketAddr = "127.0.0.1:27241".parse().expect("addr");
+    let b_admin: SocketAddr = "127.0.0.1:27242".parse().expect("addr");
+    let a_args = ["--listen", "127.0.0.41:27240", "--admin", "127.0.0.1:27241"];
+    let b_args = [
+        "--listen",
+        "127.0.0.42:27240",
+        "--admin",
+        "127.0.0.1:27242",
+        "--peer",
+        "127.0.0.41:27240",
+    ];
+    let a = NodeProcess::spawn("metrics-a", &a_args.map(String::from));
+    let b = NodeProcess::spawn("metrics-b", &b_args.map(String::from));
+    for (admin, node) in [(a_admin, &a), (b_admin, &b)] {
+        wait_until(
+            "peer connected",
+            Duration::from_secs(10),
+            Duration::from_millis(20),
+            || try_peers_of(admin).filter(|v| v.connected == 1),
+            || node.log_text(),
+        );
+    }
+    for (admin, direction) in [(a_admin, "inbound"), (b_admin, "outbound")] {
+        let (text, view) = settled_metrics(admin);
+        assert_metrics_match_table(&text, &view);
+        let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses");
+        let labels = [("direction", direction)];
+        assert_eq!(sample(&scrape, "peerlink_connected_peers", &labels), 1.0);
+        let ok = [("result", "ok")];
+        assert_eq!(sample(&scrape, "peerlink_handshakes_total", &ok), 1.0);
+    }
+}
