@@ -334,16 +334,7 @@ fn run_sweeps(
             .first()
             .map_or(scenario.model.clone(), |r| r.model.clone());
         if json {
-            let obj = serde_json::json!({
-                "scenario": scenario.name,
-                "policy": model,
-                "seeds": seeds.len(),
-                "passed": reports.len() - failed.len(),
-                "failed": failed.iter().map(|r| r.seed).collect::<Vec<_>>(),
-                "distinct_trace_hashes": reports.iter().map(|r| r.trace_hash.as_str()).collect::<std::collections::BTreeSet<_>>().len(),
-                "sim_secs_per_wall_sec": (speed * 10.0).round() / 10.0,
-                "seeds_per_wall_sec": ((seeds.len() as f64 / wall.max(1e-9)) * 100.0).round() / 100.0,
-            });
+            let obj = peerlink_sim::sweep::summary_json(&scenario.name, &model, &reports, wall);
             println!("{obj}");
         } else {
             let first = failed

@@ -1,11 +1,14 @@
 //! The simulator end to end: scenarios pass on our default, comparison
 //! policies break the exact invariant they should, and a seed replays
-//! identically in-process and in a second process.
+//! identically in-process, in a second process and on any number of sweep
+//! threads.
 
+use std::collections::BTreeMap;
 use std::process::Command;
 
 use peerlink_sim::runner::{run, RunOptions};
 use peerlink_sim::scenarios::{core_scenarios, scenario_by_name};
+use serde_json::{json, Value};
 
 fn options(model: Option<&str>) -> RunOptions {
     RunOptions {
@@ -98,6 +101,37 @@ fn replay_is_identical_across_processes() {
     let report = run(&scenario, 3, &options(None)).unwrap();
     let text = String::from_utf8(a.stdout).unwrap();
     assert!(text.contains(&format!("trace_sha256={}", report.trace_hash)));
+}
+
+/// `run --json` gives each seed's trace hash under its seed, the same with
+/// one sweep thread and with two, and equal to a run of that seed alone.
+#[test]
+fn trace_hashes_do_not_depend_on_jobs() {
+    let sweep = |jobs| {
+        let out = sim(&[
+            "run",
+            "random-faults",
+            "--seeds",
+            "3..5",
+            "--jobs",
+            jobs,
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "--jobs {jobs}");
+        serde_json::from_slice::<Value>(&out.stdout).expect("one JSON object")
+    };
+    let (one, two) = (sweep("1"), sweep("2"));
+    let scenario = scenario_by_name("random-faults").unwrap();
+    let alone: BTreeMap<String, String> = (3..5)
+        .map(|seed| {
+            let report = run(&scenario, seed, &options(None)).unwrap();
+            (seed.to_string(), report.trace_hash)
+        })
+        .collect();
+    assert_eq!(one["trace_hashes"], json!(alone));
+    assert_eq!(two["trace_hashes"], json!(alone));
+    assert_eq!(one["distinct_trace_hashes"], json!(2));
+    assert_eq!(one["failed"], json!([]));
 }
 
 /// Bad arguments get a one-line message and exit code 2, never a panic.
