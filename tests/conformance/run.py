@@ -409,11 +409,17 @@ class Run:
                 continue
             return frame
 
-    def op_expect(self, step):
+    def read_within(self, step):
+        """The next frame (or "close", or None) within the step's
+        `within_ms` (2000 by default), the limit, and the milliseconds it
+        took."""
         start = time.monotonic()
         within = step.get("within_ms", 2000)
-        frame = self.read_until(step, start + within / 1000)
-        elapsed = (time.monotonic() - start) * 1000
+        got = self.read_until(step, start + within / 1000)
+        return got, within, (time.monotonic() - start) * 1000
+
+    def op_expect(self, step):
+        frame, within, elapsed = self.read_within(step)
         if frame is None:
             raise CaseFailed("no frame within %d ms, expected %s" % (within, step["hex"]))
         if frame == "close":
@@ -427,10 +433,7 @@ class Run:
                              % (frame.hex(), elapsed, step["not_before_ms"]))
 
     def op_expect_close(self, step):
-        start = time.monotonic()
-        within = step.get("within_ms", 2000)
-        got = self.read_until(step, start + within / 1000)
-        elapsed = (time.monotonic() - start) * 1000
+        got, within, elapsed = self.read_within(step)
         if got is None:
             raise CaseFailed("still open after %d ms" % within)
         if got != "close":
