@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use peerlink_core::policy::TieBreakPolicy;
 use peerlink_sim::model::all_models;
@@ -10,6 +10,7 @@ use peerlink_sim::runner::{run, RunOptions, RunReport};
 use peerlink_sim::scenario::Scenario;
 use peerlink_sim::scenarios::{all_scenarios, scenario_by_name};
 use peerlink_sim::sweep::sweep;
+use peerlink_sim::trace::TraceRecord;
 use peerlink_sim::wallclock::Stopwatch;
 use peerlink_sim::{catalog, check, trace};
 
@@ -53,6 +54,10 @@ enum Cmd {
         /// Print every trace line.
         #[arg(long)]
         trace: bool,
+        /// Print the trace in this format (implies --trace): `text` lines,
+        /// or `json`, one record per line, then a JSON summary.
+        #[arg(long, value_enum)]
+        trace_format: Option<TraceFormat>,
         /// Run every node under this tie-break policy or legacy model.
         #[arg(long)]
         policy: Option<String>,
@@ -113,6 +118,15 @@ enum Cmd {
         #[arg(long)]
         recovery: Option<u64>,
     },
+}
+
+/// How `replay` prints the trace.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum TraceFormat {
+    /// The canonical lines the trace hash is taken over.
+    Text,
+    /// One JSON object per record.
+    Json,
 }
 
 /// Bad arguments: message and exit 2.
@@ -200,6 +214,7 @@ pub fn main() -> i32 {
             scenario,
             seed,
             trace,
+            trace_format,
             policy,
         } => {
             let Some(s) = scenario_by_name(&scenario) else {
@@ -210,7 +225,8 @@ pub fn main() -> i32 {
             if let Err(e) = check_policy(&policy) {
                 return usage(e);
             }
-            replay(&s, seed, trace, policy)
+            let format = trace_format.or(trace.then_some(TraceFormat::Text));
+            replay(&s, seed, format, policy)
         }
         Cmd::Catalog {
             json,
@@ -360,9 +376,14 @@ fn run_sweeps(
     i32::from(failed_any)
 }
 
-fn replay(scenario: &Scenario, seed: u64, show_trace: bool, policy: Option<String>) -> i32 {
+fn replay(
+    scenario: &Scenario,
+    seed: u64,
+    format: Option<TraceFormat>,
+    policy: Option<String>,
+) -> i32 {
     let options = RunOptions {
-        keep_trace: show_trace,
+        keep_trace: format.is_some(),
         model: policy,
         ..RunOptions::default()
     };
@@ -370,6 +391,28 @@ fn replay(scenario: &Scenario, seed: u64, show_trace: bool, policy: Option<Strin
         Ok(r) => r,
         Err(e) => return usage(e),
     };
+    if format == Some(TraceFormat::Json) {
+        for record in &report.trace {
+            // Serialized directly (not through `Value`) to keep field order.
+            match serde_json::to_string(record) {
+                Ok(line) => println!("{line}"),
+                Err(e) => return usage(e),
+            }
+        }
+        println!(
+            "{}",
+            serde_json::json!({
+                "scenario": report.scenario,
+                "policy": report.model,
+                "seed": report.seed,
+                "events": report.events,
+                "sim_time_us": u64::try_from(report.sim_time.as_micros()).unwrap_or(u64::MAX),
+                "trace_sha256": report.trace_hash,
+                "violation": report.violation.as_ref().map(ToString::to_string),
+            })
+        );
+        return i32::from(report.violation.is_some());
+    }
     for line in &report.trace {
         println!("{line}");
     }
@@ -543,21 +586,17 @@ fn check_determinism(scenarios: &[Scenario], seeds: &[u64]) -> i32 {
     i32::from(mismatches > 0)
 }
 
-fn report_first_difference(s: &Scenario, seed: u64, a: &[String], b: &[String]) {
+fn report_first_difference(s: &Scenario, seed: u64, a: &[TraceRecord], b: &[TraceRecord]) {
     let i = a
         .iter()
         .zip(b)
         .position(|(x, y)| x != y)
         .unwrap_or(a.len().min(b.len()));
     println!("{} seed {seed}: traces differ at event {i}", s.name);
-    println!(
-        "  first run : {}",
-        a.get(i).map_or("<end of trace>", String::as_str)
-    );
-    println!(
-        "  second run: {}",
-        b.get(i).map_or("<end of trace>", String::as_str)
-    );
+    let line =
+        |r: Option<&TraceRecord>| r.map_or("<end of trace>".to_string(), ToString::to_string);
+    println!("  first run : {}", line(a.get(i)));
+    println!("  second run: {}", line(b.get(i)));
     let _ = trace::set_runner_time;
 }
 

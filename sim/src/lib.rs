@@ -16,6 +16,7 @@
 //! - [`runner`]: one seed of one scenario, with invariants at every checkpoint.
 //! - [`invariants`]: the checks and their `Violation`s.
 //! - [`trace`]: the canonical event trace and its SHA-256.
+//! - [`record`]: one trace event as a typed record (time, node, connection, peer, kind, fields).
 //! - [`view`]: the node table shape invariants read.
 //! - [`snapshot`]: a run as a reviewable, seed-fixed structure for insta snapshots.
 //! - [`sweep`]: many seeds across threads.
@@ -29,6 +30,7 @@ pub mod hostile;
 pub mod invariants;
 pub mod legacy;
 pub mod model;
+pub mod record;
 pub mod runner;
 pub mod scenario;
 pub mod scenarios;

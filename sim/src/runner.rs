@@ -18,7 +18,7 @@ use crate::faults::{Fault, TimedFault};
 use crate::invariants::{Checker, Observed, Violation};
 use crate::model::{model_by_name, HostCtx, NodeModel, Slot};
 use crate::scenario::Scenario;
-use crate::trace::{set_runner_time, Trace, TraceLayer};
+use crate::trace::{set_runner_time, Trace, TraceLayer, TraceRecord};
 use crate::view::NodeView;
 
 /// The port every simulated node listens on.
@@ -27,7 +27,7 @@ pub const PORT: u16 = 7000;
 /// How to run.
 #[derive(Clone, Default)]
 pub struct RunOptions {
-    /// Keep the trace's lines (for `replay --trace`), not only its hash.
+    /// Keep the trace's records (for `replay --trace`), not only its hash.
     pub keep_trace: bool,
     /// Run every node as this model instead of the scenario's (nodes in
     /// `Scenario::per_node_models` keep their own).
@@ -61,14 +61,17 @@ pub struct RunReport {
     pub violation: Option<Violation>,
     /// SHA-256 of the trace.
     pub trace_hash: String,
-    /// Trace lines, when kept.
-    pub trace: Vec<String>,
+    /// Trace records, when kept (each `Display`s as its canonical line).
+    pub trace: Vec<TraceRecord>,
     /// Events in the trace.
     pub events: usize,
     /// Simulated time covered.
     pub sim_time: Duration,
     /// Tables captured at the requested checkpoints, in time order.
     pub checkpoints: Vec<Checkpoint>,
+    /// The faults applied, in order (those scheduled after the run stopped
+    /// are not in it).
+    pub faults: Vec<TimedFault>,
 }
 
 impl RunReport {
@@ -123,9 +126,10 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
     let subscriber = tracing_subscriber::registry().with(TraceLayer::new(trace.clone()));
     let mut wanted = options.checkpoints.clone();
     wanted.sort_by_key(|(_, at)| *at);
-    let (violation, sim_time, checkpoints) = tracing::subscriber::with_default(subscriber, || {
-        Run::new(scenario, seed, models, wanted).execute()
-    });
+    let (violation, sim_time, checkpoints, faults) =
+        tracing::subscriber::with_default(subscriber, || {
+            Run::new(scenario, seed, models, wanted).execute()
+        });
     let trace = trace.lock().unwrap_or_else(PoisonError::into_inner);
     Ok(RunReport {
         scenario: scenario.name.clone(),
@@ -133,10 +137,11 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
         seed,
         violation,
         trace_hash: trace.hash(),
-        trace: trace.lines().to_vec(),
+        trace: trace.records().to_vec(),
         events: trace.len(),
         sim_time,
         checkpoints,
+        faults,
     })
 }
 
@@ -157,6 +162,7 @@ struct Run<'a> {
     probes: u64,
     wanted: Vec<(String, Duration)>,
     taken: Vec<Checkpoint>,
+    applied: Vec<TimedFault>,
 }
 
 impl<'a> Run<'a> {
@@ -221,14 +227,22 @@ impl<'a> Run<'a> {
             probes: 0,
             wanted,
             taken: Vec::new(),
+            applied: Vec::new(),
         }
     }
 
-    /// Steps to the end; returns the first violation, the time reached and
-    /// the checkpoints taken.
-    fn execute(mut self) -> (Option<Violation>, Duration, Vec<Checkpoint>) {
+    /// Steps to the end; returns the first violation, the time reached,
+    /// the checkpoints taken and the faults applied.
+    fn execute(
+        mut self,
+    ) -> (
+        Option<Violation>,
+        Duration,
+        Vec<Checkpoint>,
+        Vec<TimedFault>,
+    ) {
         let (violation, at) = self.step_to_end();
-        (violation, at, self.taken)
+        (violation, at, self.taken, self.applied)
     }
 
     fn take_checkpoints(&mut self, now: Duration) {
@@ -269,6 +283,10 @@ impl<'a> Run<'a> {
             let now = self.sim.elapsed();
             while let Some(tf) = self.faults.get(next_fault).filter(|f| f.at <= now).cloned() {
                 self.apply(&tf.fault, now);
+                self.applied.push(TimedFault {
+                    at: now,
+                    fault: tf.fault,
+                });
                 next_fault += 1;
             }
             if let Err(e) = self.sim.step() {

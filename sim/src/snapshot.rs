@@ -422,22 +422,23 @@ impl TraceSnapshot {
             lines: Vec::new(),
         };
         match detail {
-            TraceDetail::Lines => snap.lines = report.trace.clone(),
+            TraceDetail::Lines => snap.lines = report.trace.iter().map(|r| r.to_string()).collect(),
             TraceDetail::Summary => {
-                for line in &report.trace {
-                    let kind = event_kind(line);
+                for record in &report.trace {
+                    let kind = record.kind_and_reason();
                     if kind.starts_with("fault") {
-                        snap.lines.push(line.clone());
+                        snap.lines.push(record.to_string());
                     }
                     *snap.counts.entry(kind).or_default() += 1;
                 }
             }
             TraceDetail::Since(from) => {
-                for line in &report.trace {
-                    if line_time(line).is_some_and(|t| t >= from) {
-                        snap.lines.push(line.clone());
+                for record in &report.trace {
+                    if truncated_to_millis(record.at) >= from {
+                        snap.lines.push(record.to_string());
                     } else {
-                        let kind = format!("before {}: {}", SimTime(from), event_kind(line));
+                        let kind =
+                            format!("before {}: {}", SimTime(from), record.kind_and_reason());
                         *snap.counts.entry(kind).or_default() += 1;
                     }
                 }
@@ -448,53 +449,20 @@ impl TraceSnapshot {
     }
 }
 
-/// The simulated time a trace line starts with (`"    10.250 n0 …"`).
-pub fn line_time(line: &str) -> Option<Duration> {
-    let (secs, millis) = line.split_whitespace().next()?.split_once('.')?;
-    Some(Duration::from_secs(secs.parse().ok()?) + Duration::from_millis(millis.parse().ok()?))
-}
-
-/// `closed reason=duplicate` for `"  0.016 n1 closed node=… reason=duplicate"`:
-/// the message words (up to the first `key=value` field) and the reason.
-pub fn event_kind(line: &str) -> String {
-    let mut words = line.split_whitespace().skip(2);
-    let mut kind: Vec<&str> = Vec::new();
-    let mut reason = None;
-    for w in words.by_ref() {
-        if w.contains('=') {
-            reason = w.strip_prefix("reason=");
-            break;
-        }
-        kind.push(w);
-    }
-    let reason = reason.or_else(|| words.find_map(|w| w.strip_prefix("reason=")));
-    // A fault line's words after "fault" name the hosts; keep only the kind.
-    if kind.first() == Some(&"fault") {
-        kind.truncate(2);
-    }
-    let mut kind = kind.join(" ");
-    if let Some(r) = reason {
-        kind.push_str(" reason=");
-        kind.push_str(r);
-    }
-    kind
+/// `t` at the millisecond precision trace lines and snapshots show.
+fn truncated_to_millis(t: Duration) -> Duration {
+    Duration::from_millis(u64::try_from(t.as_millis()).unwrap_or(u64::MAX))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Event kinds: message words up to the first field, plus the reason.
+    /// `Since` compares at the lines' millisecond precision.
     #[test]
-    fn event_kinds() {
-        let closed =
-            "     0.016 n1 closed node=3df5e558 peer=192.168.0.1 conn_id=c1 reason=duplicate";
-        assert_eq!(event_kind(closed), "closed reason=duplicate");
-        let failed =
-            "    14.023 n2 dial failed peer=192.168.0.2 conn_id=c7 error=connect timed out";
-        assert_eq!(event_kind(failed), "dial failed");
-        assert_eq!(event_kind("    10.000 sim fault crash n1"), "fault crash");
-        assert_eq!(line_time(failed), Some(Duration::from_millis(14_023)));
+    fn since_compares_whole_millis() {
+        let t = Duration::from_micros(9_999_999);
+        assert_eq!(truncated_to_millis(t), Duration::from_millis(9_999));
     }
 
     /// Times print with millisecond precision, hosts map to turmoil's IPs.

@@ -1,8 +1,8 @@
 //! The run's trace: a `tracing` layer that records every event of peerlink
-//! (and of the simulator's own fault log) as one canonical text line —
-//! simulated time, host, message, then the fields of the connection's spans
-//! and of the event in order. Wall time, thread ids and pointers never
-//! appear. The SHA-256 of the lines is the run's fingerprint.
+//! (and of the simulator's own fault log) as a [`TraceRecord`] — simulated
+//! time, host, message, then the fields of the connection's spans and of the
+//! event in order. Wall time, thread ids and pointers never appear. The
+//! SHA-256 of the records' canonical lines is the run's fingerprint.
 
 use std::cell::Cell;
 use std::fmt::Write as _;
@@ -18,6 +18,8 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::Layer;
 
+pub use crate::record::TraceRecord;
+
 thread_local! {
     /// Simulated time for events emitted by the runner itself (outside any
     /// host, where turmoil has no current host clock).
@@ -29,17 +31,17 @@ pub fn set_runner_time(t: Duration) {
     RUNNER_TIME.with(|c| c.set(t));
 }
 
-/// The recorded lines and their running hash.
+/// The recorded events and the running hash of their lines.
 #[derive(Debug, Default)]
 pub struct Trace {
-    lines: Vec<String>,
+    records: Vec<TraceRecord>,
     hasher: Sha256,
     count: usize,
     keep_lines: bool,
 }
 
 impl Trace {
-    /// A trace that keeps its lines (for `replay --trace`) or only hashes.
+    /// A trace that keeps its records (for `replay --trace`) or only hashes.
     pub fn new(keep_lines: bool) -> Self {
         Trace {
             keep_lines,
@@ -47,18 +49,19 @@ impl Trace {
         }
     }
 
-    fn push(&mut self, line: String) {
-        self.hasher.update(line.as_bytes());
+    /// Records one event: hashes its canonical line, keeps it if asked to.
+    pub fn push(&mut self, record: TraceRecord) {
+        self.hasher.update(record.to_string().as_bytes());
         self.hasher.update(b"\n");
         self.count += 1;
         if self.keep_lines {
-            self.lines.push(line);
+            self.records.push(record);
         }
     }
 
-    /// Lines recorded (when kept).
-    pub fn lines(&self) -> &[String] {
-        &self.lines
+    /// Records kept (when asked for).
+    pub fn records(&self) -> &[TraceRecord] {
+        &self.records
     }
 
     /// Number of events recorded.
@@ -71,7 +74,7 @@ impl Trace {
         self.count == 0
     }
 
-    /// Hex SHA-256 over all lines so far.
+    /// Hex SHA-256 over all canonical lines so far.
     pub fn hash(&self) -> String {
         let digest = self.hasher.clone().finalize();
         digest.iter().fold(String::with_capacity(64), |mut s, b| {
@@ -100,14 +103,14 @@ impl TraceLayer {
 struct SpanFields {
     /// turmoil's per-host span carries the host name.
     host: Option<String>,
-    fields: String,
+    fields: Vec<(String, String)>,
 }
 
-/// Formats fields as ` key=value` in the order they were recorded.
+/// Collects the message and the fields (formatted) in recorded order.
 #[derive(Default)]
 struct FieldWriter {
     message: String,
-    fields: String,
+    fields: Vec<(String, String)>,
     host: Option<String>,
 }
 
@@ -115,9 +118,7 @@ impl Visit for FieldWriter {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
         match field.name() {
             "message" => self.message = format!("{value:?}"),
-            name => {
-                let _ = write!(self.fields, " {name}={value:?}");
-            }
+            name => self.fields.push((name.to_string(), format!("{value:?}"))),
         }
     }
 
@@ -125,9 +126,7 @@ impl Visit for FieldWriter {
         match field.name() {
             "message" => self.message = value.to_string(),
             "name" => self.host = Some(value.to_string()),
-            name => {
-                let _ = write!(self.fields, " {name}={value}");
-            }
+            name => self.fields.push((name.to_string(), value.to_string())),
         }
     }
 }
@@ -170,7 +169,7 @@ where
         values.record(&mut w);
         let mut extensions = span.extensions_mut();
         if let Some(f) = extensions.get_mut::<SpanFields>() {
-            f.fields.push_str(&w.fields);
+            f.fields.extend(w.fields);
         }
     }
 
@@ -181,28 +180,23 @@ where
         let mut w = FieldWriter::default();
         event.record(&mut w);
         let mut host = String::from("sim");
-        let mut span_fields = String::new();
+        let mut fields = Vec::new();
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope.from_root() {
                 if let Some(f) = span.extensions().get::<SpanFields>() {
                     if let Some(h) = &f.host {
                         host.clone_from(h);
                     }
-                    span_fields.push_str(&f.fields);
+                    fields.extend(f.fields.iter().cloned());
                 }
             }
         }
+        fields.extend(w.fields);
         let t = turmoil::sim_elapsed().unwrap_or_else(|| RUNNER_TIME.with(Cell::get));
-        let line = format!(
-            "{:>6}.{:03} {host} {}{span_fields}{}",
-            t.as_secs(),
-            t.subsec_millis(),
-            w.message,
-            w.fields
-        );
+        let record = TraceRecord::new(t, host, w.message, fields);
         self.sink
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(line);
+            .push(record);
     }
 }

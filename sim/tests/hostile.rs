@@ -20,8 +20,13 @@ fn run_kept(name: &str, seed: u64) -> RunReport {
 
 /// Trace lines containing every one of `needles`.
 fn count(report: &RunReport, needles: &[&str]) -> usize {
-    let hit = |l: &&String| needles.iter().all(|n| l.contains(n));
-    report.trace.iter().filter(hit).count()
+    let hit = |l: &String| needles.iter().all(|n| l.contains(n));
+    report
+        .trace
+        .iter()
+        .map(ToString::to_string)
+        .filter(hit)
+        .count()
 }
 
 /// The hostile node in every scenario here.
