@@ -1,5 +1,6 @@
 //! Argument parsing and the subcommands.
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -10,6 +11,7 @@ use peerlink_sim::runner::{run, RunOptions, RunReport};
 use peerlink_sim::scenario::Scenario;
 use peerlink_sim::scenarios::{all_scenarios, scenario_by_name};
 use peerlink_sim::sweep::sweep;
+use peerlink_sim::timeline::{self, Timeline};
 use peerlink_sim::trace::TraceRecord;
 use peerlink_sim::wallclock::Stopwatch;
 use peerlink_sim::{catalog, check, trace};
@@ -58,6 +60,11 @@ enum Cmd {
         /// or `json`, one record per line, then a JSON summary.
         #[arg(long, value_enum)]
         trace_format: Option<TraceFormat>,
+        /// Write the run's timeline to this file: one self-contained HTML
+        /// page (SVG lanes per node pair, connection bars, faults, the
+        /// first violation; hover and zoom).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
         /// Run every node under this tie-break policy or legacy model.
         #[arg(long)]
         policy: Option<String>,
@@ -215,6 +222,7 @@ pub fn main() -> i32 {
             seed,
             trace,
             trace_format,
+            html,
             policy,
         } => {
             let Some(s) = scenario_by_name(&scenario) else {
@@ -226,7 +234,7 @@ pub fn main() -> i32 {
                 return usage(e);
             }
             let format = trace_format.or(trace.then_some(TraceFormat::Text));
-            replay(&s, seed, format, policy)
+            replay(&s, seed, format, html, policy)
         }
         Cmd::Catalog {
             json,
@@ -380,10 +388,11 @@ fn replay(
     scenario: &Scenario,
     seed: u64,
     format: Option<TraceFormat>,
+    html: Option<PathBuf>,
     policy: Option<String>,
 ) -> i32 {
     let options = RunOptions {
-        keep_trace: format.is_some(),
+        keep_trace: format.is_some() || html.is_some(),
         model: policy,
         ..RunOptions::default()
     };
@@ -391,6 +400,14 @@ fn replay(
         Ok(r) => r,
         Err(e) => return usage(e),
     };
+    if let Some(path) = html {
+        let page = timeline::html::render(&Timeline::from_report(&report, scenario.nodes));
+        if let Err(e) = std::fs::write(&path, page) {
+            eprintln!("peerlink-sim: cannot write {}: {e}", path.display());
+            return 2;
+        }
+        eprintln!("timeline written to {}", path.display());
+    }
     if format == Some(TraceFormat::Json) {
         for record in &report.trace {
             // Serialized directly (not through `Value`) to keep field order.
@@ -413,8 +430,10 @@ fn replay(
         );
         return i32::from(report.violation.is_some());
     }
-    for line in &report.trace {
-        println!("{line}");
+    if format == Some(TraceFormat::Text) {
+        for line in &report.trace {
+            println!("{line}");
+        }
     }
     println!(
         "scenario={} policy={} seed={} events={} sim_time={:.3}s trace_sha256={}",

@@ -16,6 +16,7 @@
 //! - [`runner`]: one seed of one scenario, with invariants at every checkpoint.
 //! - [`invariants`]: the checks and their `Violation`s.
 //! - [`trace`]: the canonical event trace and its SHA-256.
+//! - [`timeline`]: the run as a self-contained HTML timeline (`replay --html`).
 //! - [`record`]: one trace event as a typed record (time, node, connection, peer, kind, fields).
 //! - [`view`]: the node table shape invariants read.
 //! - [`snapshot`]: a run as a reviewable, seed-fixed structure for insta snapshots.
@@ -36,6 +37,7 @@ pub mod scenario;
 pub mod scenarios;
 pub mod snapshot;
 pub mod sweep;
+pub mod timeline;
 pub mod trace;
 pub mod view;
 pub mod wallclock;
