@@ -364,3 +364,50 @@ fn bar(h: &mut String, t: &Timeline, b: &Bar) {
         text(label)
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::timeline::{Lane, ViolationMark};
+
+    /// Text from the run (names, reasons, the violation) is escaped in the
+    /// markup, and the JSON summary cannot close its script element.
+    #[test]
+    fn inserted_text_is_escaped() {
+        let timeline = Timeline {
+            scenario: "<b>&x".into(),
+            policy: "p\"q".into(),
+            seed: 1,
+            end_us: 2_000_000,
+            trace_sha256: "00".into(),
+            lanes: vec![Lane { id: 0, a: 0, b: 1 }],
+            lanes_left_out: 0,
+            bars: vec![Bar {
+                lane: 0,
+                node: 1,
+                conn: "c<1>".into(),
+                dialler: 0,
+                start_us: 0,
+                end_us: 1_000_000,
+                ended: "</script><i>".into(),
+            }],
+            faults: vec![],
+            violation: Some(ViolationMark {
+                at_us: 1_500_000,
+                invariant: "x<y".into(),
+                text: "broken & <gone>".into(),
+                lanes: vec![0],
+            }),
+        };
+        let page = render(&timeline);
+        assert!(page.contains("<h1>&lt;b&gt;&amp;x seed 1 (p\"q)</h1>"));
+        assert!(page.contains("closed at 1.000s: &lt;/script&gt;&lt;i&gt;"));
+        assert!(page.contains("FAIL broken &amp; &lt;gone&gt;"));
+        for raw in ["<b>", "<i>", "<gone>", "c<1>"] {
+            assert!(!page.contains(raw), "{raw} unescaped");
+        }
+        // One closing tag per script element: the summary's `<` are escaped.
+        assert_eq!(page.matches("</script>").count(), 2);
+        assert!(page.contains(r#""ended":"\u003c/script>\u003ci>""#));
+    }
+}

@@ -373,3 +373,53 @@ fn choose_lanes(
     let left_out = total - chosen.len();
     (chosen, left_out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bar_on(p: (usize, usize)) -> ((usize, usize), Bar) {
+        let bar = Bar {
+            lane: 0,
+            node: p.0,
+            conn: "c1".into(),
+            dialler: p.0,
+            start_us: 0,
+            end_us: 1,
+            ended: "open".into(),
+        };
+        (p, bar)
+    }
+
+    /// Over the cap: the faulted pair and the violated node's pairs are
+    /// kept first, then the busiest pairs; the rest are counted.
+    #[test]
+    fn lanes_over_the_cap_keep_faults_and_violation_first() {
+        // 13 nodes: 78 pairs, each with one bar; (0, 1) has three.
+        let mut bars: Vec<_> = (0..13)
+            .flat_map(|a| (a + 1..13).map(move |b| bar_on((a, b))))
+            .collect();
+        bars.push(bar_on((0, 1)));
+        bars.push(bar_on((0, 1)));
+        let fault = PendingFault {
+            kind: "hold",
+            label: "hold n11 n12".into(),
+            pairs: vec![(11, 12)],
+            node: None,
+            start_us: 0,
+            end_us: None,
+        };
+        let violated: BTreeSet<usize> = [10].into();
+        let (lanes, left_out) = choose_lanes(&bars, &[fault], &violated);
+        assert_eq!(lanes.len(), MAX_LANES);
+        assert_eq!(left_out, 78 - MAX_LANES);
+        assert!(lanes.contains(&(11, 12)));
+        // n10's 12 pairs all kept.
+        assert_eq!(
+            lanes.iter().filter(|(a, b)| *a == 10 || *b == 10).count(),
+            12
+        );
+        assert!(lanes.contains(&(0, 1)));
+        assert!(lanes.windows(2).all(|w| w[0] < w[1]), "pair order");
+    }
+}
