@@ -143,6 +143,11 @@ fn secs(t: Micros) -> String {
     format!("{}.{:03}s", t / 1_000_000, t / 1_000 % 1_000)
 }
 
+/// `1 fault`, `7 faults`.
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Initial x of `t` (the whole run in view), as the script computes it.
 fn x_of(t: Micros, end: Micros) -> f64 {
     X0 + t as f64 / end.max(1) as f64 * CHART_W
@@ -169,11 +174,11 @@ pub fn render(timeline: &Timeline) -> String {
     );
     let _ = writeln!(
         h,
-        "<p class=\"meta\">ended at {} · {} lanes · {} connection ends · {} faults · trace_sha256 {}</p>",
+        "<p class=\"meta\">ended at {} · {} · {} · {} · trace_sha256 {}</p>",
         secs(t.end_us),
-        t.lanes.len(),
-        t.bars.len(),
-        t.faults.len(),
+        count(t.lanes.len(), "lane"),
+        count(t.bars.len(), "connection end"),
+        count(t.faults.len(), "fault"),
         text(&t.trace_sha256)
     );
     match &t.violation {
