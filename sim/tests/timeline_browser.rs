@@ -45,6 +45,8 @@ struct Loaded {
 
 fn load(page: &Path, fragment: &str) -> Loaded {
     let url = format!("file://{}{fragment}", page.display());
+    // A profile of its own, so tests running at once never share one.
+    let profile = page.with_extension(format!("profile{}", fragment.len()));
     let out = Command::new(chromium())
         .args([
             "--headless",
@@ -53,8 +55,9 @@ fn load(page: &Path, fragment: &str) -> Loaded {
             "--enable-logging=stderr",
             "--v=0",
             "--dump-dom",
-            &url,
         ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(&url)
         .output()
         .expect("chromium runs");
     assert!(out.status.success(), "chromium failed: {out:?}");
