@@ -229,3 +229,20 @@ fn mesh8_renders_every_pair() {
     assert_eq!(count(&loaded.dom, "<g class=\"lane"), 28);
     assert_eq!(count(&loaded.dom, "<g class=\"fault "), 0);
 }
+
+/// A page that cannot be written is a clear error naming the path, exit 2.
+#[test]
+fn unwritable_page_exits_2() {
+    let out = Command::new(env!("CARGO_BIN_EXE_peerlink-sim"))
+        .args(["replay", "simultaneous-dial", "--seed", "0", "--html"])
+        .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("no-such-dir/run.html"))
+        .output()
+        .expect("peerlink-sim runs");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("peerlink-sim: cannot write "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no-such-dir/run.html"), "{stderr}");
+}
