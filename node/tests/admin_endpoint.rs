@@ -9,11 +9,11 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use common::peers::{HealthView, PeersView};
 use common::{http_exchange, http_get, try_peers_of, wait_for_admin, wait_until, NodeProcess};
 use peerlink_node::admin::{
     MAX_ADMIN_CONNECTIONS, MAX_BODY_BYTES, MAX_HEADER_BYTES, REQUEST_DEADLINE,
 };
-use peerlink_node::views::{HealthView, PeersView};
 use prometheus_parse::{Scrape, Value};
 use tokio::time::Instant;
 
@@ -234,10 +234,10 @@ fn assert_metrics_match_table(text: &str, view: &PeersView) {
     );
     for p in &view.peers {
         let peer = || vec![("peer", p.peer.clone())];
-        if let (Some(rtt), Some(_)) = (p.last_rtt_us, &p.active) {
-            // /peers truncates to whole microseconds.
+        if let (Some(rtt), Some(_)) = (p.last_rtt_seconds, &p.active) {
+            // Both print the same f64 of the same duration.
             let seconds = sample(&scrape, "peerlink_peer_rtt_seconds", &[("peer", &p.peer)]);
-            assert_eq!((seconds * 1e6).floor() as u64, rtt, "{}", p.peer);
+            assert_eq!(seconds, rtt, "{}", p.peer);
             add("peer_rtt_seconds", peer(), seconds);
         }
         let k = &p.counters;

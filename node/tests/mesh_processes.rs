@@ -11,11 +11,11 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use common::PeersView;
 use common::{
     fast_dead_peer_bound, fast_flags, peers_of, ss_established, stop_all, try_peers_of, wait_until,
     NodeProcess,
 };
-use peerlink_node::views::PeersView;
 use tokio::time::Instant;
 
 /// Nodes in the mesh.
@@ -128,7 +128,7 @@ fn fingerprint(views: &[PeersView]) -> Fingerprint {
 fn describe(nodes: &[NodeProcess]) -> String {
     let mut out = format!("kernel sockets: {:?}\n", kernel_sockets());
     for (n, i) in nodes.iter().zip(1..) {
-        let table = try_peers_of(admin(i)).map(|v| serde_json::to_string(&v).unwrap_or_default());
+        let table = try_peers_of(admin(i)).map(|v| format!("{v:?}"));
         out += &format!("--- {} /peers: {table:?}\n", n.name);
         let log = n.log_text();
         let tail: Vec<&str> = log.lines().rev().take(15).collect();
@@ -189,7 +189,7 @@ fn hold_steady(nodes: &[NodeProcess], formed: &[PeersView]) -> Vec<PeersView> {
     let held = tables().expect("tables");
     for v in &held {
         assert!(
-            v.peers.iter().all(|r| r.last_rtt_us.is_some()),
+            v.peers.iter().all(|r| r.last_rtt_seconds.is_some()),
             "pings measured RTT"
         );
         assert_eq!(v.stats.reasons.get("ping_timeout"), None);
