@@ -71,6 +71,10 @@ pub struct PeerCounters {
     pub disconnects: u64,
 }
 
+/// The kind `ManagerStats::dial_failures_by` gives a dial whose TCP
+/// connect itself failed.
+pub const CONNECT_FAILED: &str = "connect_failed";
+
 /// Counters over the whole manager.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]

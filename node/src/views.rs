@@ -76,7 +76,7 @@ pub(crate) mod tests {
     use peerlink::manager::{
         ConnectionRow, ConnectionStats, ManagerStats, PeerCounters, PeerRow, PeerState, Traffic,
     };
-    use peerlink::{ConnectionDirection, PeerId};
+    use peerlink::{ConnectionDirection, DisconnectReason, PeerId, Reason};
     use std::collections::BTreeMap;
     use std::time::Duration;
 
@@ -128,12 +128,23 @@ pub(crate) mod tests {
                     ..PeerCounters::default()
                 },
             }],
-            stats: ManagerStats {
-                handshakes_ok: 2,
-                duplicates_resolved: 1,
-                reasons,
-                traffic,
-                ..ManagerStats::default()
+            stats: {
+                let mut stats = ManagerStats {
+                    handshakes_ok: 2,
+                    duplicates_resolved: 1,
+                    reasons,
+                    dials: 1,
+                    traffic,
+                    ..ManagerStats::default()
+                };
+                stats.opened.insert(ConnectionDirection::Outbound, 2);
+                let duplicate = DisconnectReason::Local(Reason::Duplicate);
+                stats
+                    .closed
+                    .insert((ConnectionDirection::Outbound, duplicate), 1);
+                stats.handshake_duration.record(Duration::from_millis(3));
+                stats.ping_rtt.record(Duration::from_micros(250));
+                stats
             },
             banned: vec!["10.0.0.9".parse().unwrap()],
         }
@@ -174,7 +185,15 @@ pub(crate) mod tests {
         );
         assert_eq!(json["stats"]["reasons"]["duplicate"], 1);
         assert_eq!(json["stats"]["traffic"], stats["traffic"]);
-        assert_eq!(json["stats"]["closed"], serde_json::json!([]));
+        assert_eq!(
+            json["stats"]["closed"],
+            serde_json::json!([{"direction": "outbound", "side": "local",
+                "reason": "duplicate", "count": 1}])
+        );
+        assert_eq!(json["stats"]["opened"], serde_json::json!({"outbound": 2}));
+        let rtt = &json["stats"]["ping_rtt"];
+        assert_eq!(rtt["sum_seconds"], 0.00025);
+        assert_eq!(rtt["counts"][1], 1);
     }
 
     /// `/health` says the node runs, with its id and its connected peers.

@@ -32,7 +32,7 @@ pub use peerlink_core::histogram::{Histogram, BOUNDS as HISTOGRAM_BOUNDS};
 pub use peerlink_core::policy::TieBreakPolicy;
 pub use peerlink_core::snapshot::{
     ConnectionRow, ConnectionStats, ManagerStats, PeerCounters, PeerRow, PeerState, Snapshot,
-    Traffic,
+    Traffic, CONNECT_FAILED,
 };
 
 use crate::config::Config;

@@ -15,6 +15,7 @@ use crate::connection::ConnectionInfo;
 use crate::event::PeerEvent;
 use crate::id::{ConnectionDirection, ConnectionId, PeerId};
 use crate::policy::{resolve, ConnectionView, Resolution};
+use crate::snapshot::CONNECT_FAILED;
 use crate::wire::Reason;
 
 impl PeerTable {
@@ -53,7 +54,7 @@ impl PeerTable {
         if direction == Some(ConnectionDirection::Outbound) {
             slot.counters.dial_failures += 1;
             self.stats.dial_failures += 1;
-            let kind = reason.map_or("connect_failed", DisconnectReason::as_str);
+            let kind = reason.map_or(CONNECT_FAILED, DisconnectReason::as_str);
             *self.stats.dial_failures_by.entry(kind).or_default() += 1;
             if reason.and_then(DisconnectReason::code) == Some(Reason::SelfConnection) {
                 slot.is_self = true;
