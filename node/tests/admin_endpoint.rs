@@ -367,3 +367,83 @@ fn metrics_match_the_peer_table() {
         assert_eq!(sample(&scrape, "peerlink_handshakes_total", &ok), 1.0);
     }
 }
+
+/// Two nodes, one dialling the other: each `/peers` row shows the figures
+/// operators expect, consistent between the two ends of the one
+/// connection once both first pings are answered: direction, traffic each
+/// way (what one end wrote the other read; only pings and pongs, the same
+/// number each way), ages, last and minimum RTT, strikes and ban state, and
+/// the manager's totals and histograms.
+#[test]
+fn peers_show_traffic_ages_and_rtts() {
+    let a_admin: SocketAddr = "127.0.0.1:27251".parse().expect("addr");
+    let b_admin: SocketAddr = "127.0.0.1:27252".parse().expect("addr");
+    let a_args = ["--listen", "127.0.0.51:27250", "--admin", "127.0.0.1:27251"];
+    let b_args = [
+        "--listen",
+        "127.0.0.52:27250",
+        "--admin",
+        "127.0.0.1:27252",
+        "--peer",
+        "127.0.0.51:27250",
+    ];
+    let a = NodeProcess::spawn("peers-a", &a_args.map(String::from));
+    let _b = NodeProcess::spawn("peers-b", &b_args.map(String::from));
+    let settled = |v: &PeersView| {
+        v.connected == 1
+            && v.peers[0].last_rtt_seconds.is_some()
+            && v.peers[0].connections[0]
+                .stats
+                .as_ref()
+                .is_some_and(|s| s.ping_pending_seconds.is_none())
+    };
+    let (va, vb) = wait_until(
+        "both ends pinged, every byte written read",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || {
+            let (va, vb) = (try_peers_of(a_admin)?, try_peers_of(b_admin)?);
+            let (ta, tb) = (traffic(&va), traffic(&vb));
+            let even = ta.bytes_in == tb.bytes_out && ta.bytes_out == tb.bytes_in;
+            (settled(&va) && settled(&vb) && even).then_some((va, vb))
+        },
+        || a.log_text(),
+    );
+    for (view, direction, opened) in [(&va, "inbound", "inbound"), (&vb, "outbound", "outbound")] {
+        let row = &view.peers[0];
+        let conn = &row.connections[0];
+        assert_eq!(conn.direction, direction);
+        let stats = conn.stats.as_ref().expect("stats");
+        let t = &stats.traffic;
+        // One ping and one pong each way per interval, nothing else.
+        assert!(t.bytes_in > 0 && t.bytes_in == t.bytes_out, "{t:?}");
+        assert_eq!(
+            (t.messages_in, t.messages_out, t.send_queue_full),
+            (0, 0, 0)
+        );
+        assert_eq!(view.stats.traffic, *t, "the one connection is the total");
+        let received = stats.last_receive_seconds_ago.expect("received");
+        let sent = stats.last_send_seconds_ago.expect("sent");
+        assert!(received <= stats.age_seconds && sent <= stats.age_seconds);
+        let (last, min) = (row.last_rtt_seconds.unwrap(), row.min_rtt_seconds.unwrap());
+        assert!(min > 0.0 && min <= last, "min {min} last {last}");
+        assert_eq!((row.strikes, row.banned_for_seconds), (0, None));
+        let s = &view.stats;
+        assert_eq!(s.opened.get(opened), Some(&1));
+        assert_eq!(s.handshake_duration.counts.iter().sum::<u64>(), 1);
+        assert!(s.ping_rtt.counts.iter().sum::<u64>() >= 1);
+        assert!(s.ping_rtt.sum_seconds >= min);
+    }
+    let (ca, cb) = (&va.peers[0].connections[0], &vb.peers[0].connections[0]);
+    assert_eq!(
+        (ca.local_addr, ca.remote_addr),
+        (cb.remote_addr, cb.local_addr)
+    );
+}
+
+/// The one connection's traffic in a view (zeros when there is none).
+fn traffic(view: &PeersView) -> common::peers::TrafficView {
+    let conn = view.peers.first().and_then(|p| p.connections.first());
+    let stats = conn.and_then(|c| c.stats.as_ref());
+    stats.map(|s| s.traffic.clone()).unwrap_or_default()
+}
