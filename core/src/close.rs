@@ -137,6 +137,15 @@ impl DisconnectReason {
     pub fn as_str(self) -> &'static str {
         self.code().map_or("connection_lost", Reason::as_str)
     }
+
+    /// Who ended it: `local`, `remote`, or `lost` (no one said goodbye).
+    pub fn side(self) -> &'static str {
+        match self {
+            DisconnectReason::Local(_) => "local",
+            DisconnectReason::Remote(_) => "remote",
+            DisconnectReason::Lost => "lost",
+        }
+    }
 }
 
 /// The reason's name as logs and traces print it: the wire reason (see

@@ -122,6 +122,11 @@ impl fmt::Display for ConnectionId {
 
 /// Which side opened a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "lowercase")
+)]
 pub enum ConnectionDirection {
     /// The remote peer dialled us.
     Inbound,

@@ -28,6 +28,7 @@
 //!   takes events and `now` and returns [`Action`](table::Action)s.
 //! - [`event`]: `PeerEvent`, what the manager tells its owner.
 //! - [`snapshot`]: `Snapshot`, the peer table rendered in a stable order.
+//! - [`histogram`]: `Histogram`, durations in fixed buckets for metrics.
 //! - [`session`]: `Session`, every decision about one connection
 //!   (handshake, message meaning, liveness, close policy) as a state
 //!   machine the shell feeds with bytes, timers and `now`.
@@ -51,10 +52,13 @@ pub mod connection;
 pub mod error;
 pub mod event;
 pub mod handshake;
+pub mod histogram;
 pub mod id;
 pub mod ping;
 pub mod policy;
 mod rng;
+#[cfg(feature = "serde")]
+mod serde_impls;
 pub mod session;
 pub mod snapshot;
 pub mod table;

@@ -207,6 +207,11 @@ impl PingState {
         self.consecutive_missed
     }
 
+    /// When the oldest ping still awaiting its pong was sent.
+    pub fn oldest_pending(&self) -> Option<Instant> {
+        self.pending.front().map(|&(_, sent)| sent)
+    }
+
     /// Pings currently awaiting a pong.
     pub fn pending_len(&self) -> usize {
         self.pending.len()

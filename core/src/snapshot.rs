@@ -3,6 +3,13 @@
 //! [`PeerTable::snapshot`](crate::table::PeerTable::snapshot); nothing in
 //! it depends on wall time. The shell re-exports it as
 //! `peerlink::manager::Snapshot` (and the row and counter types beside it).
+//!
+//! The table fills what it decides (rows, counters, RTTs, strikes, the
+//! histograms); the shell fills what its connection tasks count
+//! ([`ConnectionStats`] and [`Traffic`]), read at snapshot time. Times are
+//! ages and durations, never wall-clock instants. With the `serde` feature
+//! every type here is `Serialize` (durations as seconds, ids as strings);
+//! see `serde_impls`.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -10,10 +17,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::close::DisconnectReason;
+use crate::histogram::Histogram;
 use crate::id::{ConnectionDirection, ConnectionId, NodeId, PeerId};
 
 /// Where a peer's row stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum PeerState {
     /// Nothing in flight and nothing scheduled (or due now).
     Idle,
@@ -41,6 +54,7 @@ impl fmt::Display for PeerState {
 
 /// Per-peer counters, kept while the row exists.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PeerCounters {
     /// Dials started.
     pub dials: u64,
@@ -57,8 +71,13 @@ pub struct PeerCounters {
     pub disconnects: u64,
 }
 
+/// The kind `ManagerStats::dial_failures_by` gives a dial whose TCP
+/// connect itself failed.
+pub const CONNECT_FAILED: &str = "connect_failed";
+
 /// Counters over the whole manager.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ManagerStats {
     /// Handshakes completed.
     pub handshakes_ok: u64,
@@ -78,6 +97,36 @@ pub struct ManagerStats {
     pub bans: u64,
     /// Closes and refusals by reason name.
     pub reasons: BTreeMap<&'static str, u64>,
+    /// Dials started.
+    pub dials: u64,
+    /// Failed dials by kind: `connect_failed` when the TCP connect itself
+    /// failed (refused, unreachable, timed out), else the failed
+    /// handshake's reason name (`handshake_timeout`, `connection_lost`, a
+    /// peer's refusal such as `duplicate`...).
+    pub dial_failures_by: BTreeMap<&'static str, u64>,
+    /// Connections established (handshake completed), by direction.
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_impls::direction_map")
+    )]
+    pub opened: BTreeMap<ConnectionDirection, u64>,
+    /// Established connections that ended, by direction and by who
+    /// closed them with which reason (local, remote, or lost).
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::serde_impls::close_counts")
+    )]
+    pub closed: BTreeMap<(ConnectionDirection, DisconnectReason), u64>,
+    /// Misbehaviour strikes by the reason of the close that earned them.
+    pub strikes_by: BTreeMap<&'static str, u64>,
+    /// From a connection's admission (accept, or dial start) to its
+    /// handshake's end, for every handshake that completed.
+    pub handshake_duration: Histogram,
+    /// Every ping round trip measured, on any connection.
+    pub ping_rtt: Histogram,
+    /// Bytes and messages over every connection, ended ones included
+    /// (filled by the shell; zero in the table's own snapshot).
+    pub traffic: Traffic,
 }
 
 impl ManagerStats {
@@ -86,8 +135,77 @@ impl ManagerStats {
     }
 }
 
+/// Bytes and messages one way and the other, as counted by the shell's
+/// connection tasks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Traffic {
+    /// Bytes read from the socket (frames, control frames included).
+    pub bytes_in: u64,
+    /// Bytes handed to the socket (frames, control frames included).
+    pub bytes_out: u64,
+    /// Application messages received.
+    pub messages_in: u64,
+    /// Application messages handed to the socket.
+    pub messages_out: u64,
+    /// Application sends refused because the send queue was full.
+    pub send_queue_full: u64,
+}
+
+impl Traffic {
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &Traffic) {
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        self.messages_in += other.messages_in;
+        self.messages_out += other.messages_out;
+        self.send_queue_full += other.send_queue_full;
+    }
+}
+
+/// What a connection's task counted, read at snapshot time: its traffic
+/// and how long ago things happened (ages on the shell's clock, so virtual
+/// time under simulation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ConnectionStats {
+    /// How long the connection has been established.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "age_seconds", with = "crate::serde_impls::secs")
+    )]
+    pub age: Duration,
+    /// Since the last bytes arrived, if any did.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            rename = "last_receive_seconds_ago",
+            with = "crate::serde_impls::opt_secs"
+        )
+    )]
+    pub last_receive: Option<Duration>,
+    /// Since the last write to the socket finished, if one did.
+    #[cfg_attr(
+        feature = "serde",
+        serde(
+            rename = "last_send_seconds_ago",
+            with = "crate::serde_impls::opt_secs"
+        )
+    )]
+    pub last_send: Option<Duration>,
+    /// Age of the oldest ping still waiting for its pong.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "ping_pending_seconds", with = "crate::serde_impls::opt_secs")
+    )]
+    pub ping_pending: Option<Duration>,
+    /// Bytes and messages each way.
+    pub traffic: Traffic,
+}
+
 /// One established connection in a row.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct ConnectionRow {
     /// Connection id (its generation).
     pub id: ConnectionId,
@@ -101,10 +219,14 @@ pub struct ConnectionRow {
     pub remote_node: NodeId,
     /// Asked to close; its socket is still open until its task ends.
     pub closing: bool,
+    /// What its task counted (filled by the shell's manager; `None` in the
+    /// table's own snapshot).
+    pub stats: Option<ConnectionStats>,
 }
 
 /// One peer's row.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct PeerRow {
     /// The peer.
     pub peer: PeerId,
@@ -120,13 +242,35 @@ pub struct PeerRow {
     pub pending: usize,
     /// Last RTT measured on the active connection (cleared when the peer
     /// disconnects).
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "last_rtt_seconds", with = "crate::serde_impls::opt_secs")
+    )]
     pub last_rtt: Option<Duration>,
+    /// Smallest RTT measured since the peer last connected (cleared when
+    /// it disconnects).
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "min_rtt_seconds", with = "crate::serde_impls::opt_secs")
+    )]
+    pub min_rtt: Option<Duration>,
+    /// Misbehaviour strikes its IP holds now (they decay, and a ban spends
+    /// them; see `BanList`).
+    pub strikes: usize,
+    /// Time left on its IP's ban, if banned as of the table's last
+    /// decision.
+    #[cfg_attr(
+        feature = "serde",
+        serde(rename = "banned_for_seconds", with = "crate::serde_impls::opt_secs")
+    )]
+    pub banned_for: Option<Duration>,
     /// Counters.
     pub counters: PeerCounters,
 }
 
 /// A node's peer table at one instant, rows in peer order.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Snapshot {
     /// This node's id.
     pub node_id: NodeId,

@@ -90,7 +90,8 @@ pub fn router(state: AdminState) -> Router {
 
 async fn peers(State(state): State<AdminState>) -> Response {
     let app = state.app_messages.load(Ordering::Relaxed);
-    let view = PeersView::new(&state.manager.snapshot(), state.manager.listen_addr(), app);
+    let snapshot = state.manager.snapshot();
+    let view = PeersView::new(&snapshot, state.manager.listen_addr(), app);
     json(serde_json::to_string_pretty(&view))
 }
 

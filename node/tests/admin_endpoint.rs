@@ -5,15 +5,17 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use common::peers::{HealthView, PeersView};
 use common::{http_exchange, http_get, try_peers_of, wait_for_admin, wait_until, NodeProcess};
+use peerlink::manager::HISTOGRAM_BOUNDS;
 use peerlink_node::admin::{
     MAX_ADMIN_CONNECTIONS, MAX_BODY_BYTES, MAX_HEADER_BYTES, REQUEST_DEADLINE,
 };
-use peerlink_node::views::{HealthView, PeersView};
 use prometheus_parse::{Scrape, Value};
 use tokio::time::Instant;
 
@@ -152,6 +154,28 @@ fn sample(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     found[0]
 }
 
+/// A histogram's buckets in a parsed scrape, as `(le, cumulative count)`.
+fn histogram(scrape: &Scrape, name: &str) -> Vec<(f64, f64)> {
+    let found = scrape.samples.iter().find(|s| s.metric == name);
+    let Some(Value::Histogram(buckets)) = found.map(|s| &s.value) else {
+        panic!("{name}: no histogram");
+    };
+    buckets.iter().map(|b| (b.less_than, b.count)).collect()
+}
+
+/// The buckets `/metrics` must show for per-bucket `counts` from `/peers`
+/// (the library's bounds, then `+Inf`).
+fn cumulative(counts: &[u64]) -> Vec<(f64, f64)> {
+    let bounds = HISTOGRAM_BOUNDS.iter().map(|b| b.as_secs_f64());
+    let bounds = bounds.chain([f64::INFINITY]);
+    let mut total = 0;
+    let totals = counts.iter().map(|n| {
+        total += n;
+        total as f64
+    });
+    bounds.zip(totals).collect()
+}
+
 /// `/metrics` and `/peers` of one node at one settled instant: two
 /// identical scrapes around the table.
 fn settled_metrics(admin: SocketAddr) -> (String, PeersView) {
@@ -218,15 +242,64 @@ fn assert_metrics_match_table(text: &str, view: &PeersView) {
     for (reason, n) in &s.reasons {
         add("closes_total", vec![("reason", reason.clone())], *n as f64);
     }
-    add("dial_failures_total", vec![], s.dial_failures as f64);
+    for direction in ["inbound", "outbound"] {
+        let n = s.opened.get(direction).copied().unwrap_or(0);
+        let labels = vec![("direction", direction.to_string())];
+        add("connections_opened_total", labels, n as f64);
+    }
+    for c in &s.closed {
+        let labels = vec![
+            ("direction", c.direction.clone()),
+            ("side", c.side.clone()),
+            ("reason", c.reason.clone()),
+        ];
+        add("connections_closed_total", labels, c.count as f64);
+    }
+    add("dial_attempts_total", vec![], s.dials as f64);
+    // Known label values are exported at 0 before their first event.
+    let with_zeros = |map: &BTreeMap<String, u64>, known: &[&str]| {
+        let mut map = map.clone();
+        for k in known {
+            map.entry(k.to_string()).or_insert(0);
+        }
+        map
+    };
+    let failures = with_zeros(&s.dial_failures_by, &["connect_failed"]);
+    assert_eq!(failures.values().sum::<u64>(), s.dial_failures);
+    for (error, n) in failures {
+        add("dial_failures_total", vec![("error", error)], n as f64);
+    }
+    let strike_reasons = ["protocol_violation", "frame_too_large", "rate_limited"];
+    let strikes = with_zeros(&s.strikes_by, &strike_reasons);
+    assert_eq!(strikes.values().sum::<u64>(), s.strikes);
+    for (reason, n) in strikes {
+        add("strikes_total", vec![("reason", reason)], n as f64);
+    }
     add("inbound_refused_total", vec![], s.inbound_refused as f64);
     add(
         "duplicates_resolved_total",
         vec![],
         s.duplicates_resolved as f64,
     );
-    add("strikes_total", vec![], s.strikes as f64);
     add("bans_total", vec![], s.bans as f64);
+    let t = &s.traffic;
+    add("send_queue_full_total", vec![], t.send_queue_full as f64);
+    add("received_bytes_total", vec![], t.bytes_in as f64);
+    add("sent_bytes_total", vec![], t.bytes_out as f64);
+    add("received_messages_total", vec![], t.messages_in as f64);
+    add("sent_messages_total", vec![], t.messages_out as f64);
+    for (name, h) in [
+        ("handshake_duration_seconds", &s.handshake_duration),
+        ("ping_rtt_seconds", &s.ping_rtt),
+    ] {
+        let full = format!("peerlink_{name}");
+        let count: u64 = h.counts.iter().sum();
+        assert_eq!(histogram(&scrape, &full), cumulative(&h.counts), "{name}");
+        add(&format!("{name}_count"), vec![], count as f64);
+        add(&format!("{name}_sum"), vec![], h.sum_seconds);
+        // The histogram's own sample (its buckets), checked above.
+        add(name, vec![], f64::NAN);
+    }
     add(
         "app_messages_received_total",
         vec![],
@@ -234,11 +307,12 @@ fn assert_metrics_match_table(text: &str, view: &PeersView) {
     );
     for p in &view.peers {
         let peer = || vec![("peer", p.peer.clone())];
-        if let (Some(rtt), Some(_)) = (p.last_rtt_us, &p.active) {
-            // /peers truncates to whole microseconds.
-            let seconds = sample(&scrape, "peerlink_peer_rtt_seconds", &[("peer", &p.peer)]);
-            assert_eq!((seconds * 1e6).floor() as u64, rtt, "{}", p.peer);
-            add("peer_rtt_seconds", peer(), seconds);
+        if let (Some(rtt), Some(_)) = (p.last_rtt_seconds, &p.active) {
+            // Both print the same f64 of the same duration.
+            add("peer_rtt_seconds", peer(), rtt);
+        }
+        if let (Some(min), Some(_)) = (p.min_rtt_seconds, &p.active) {
+            add("peer_min_rtt_seconds", peer(), min);
         }
         let k = &p.counters;
         add("peer_dials_total", peer(), k.dials as f64);
@@ -247,6 +321,9 @@ fn assert_metrics_match_table(text: &str, view: &PeersView) {
         add("peer_disconnects_total", peer(), k.disconnects as f64);
     }
     for (name, labels, value) in &want {
+        if value.is_nan() {
+            continue;
+        }
         let labels: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
         assert_eq!(sample(&scrape, name, &labels), *value, "{name}{labels:?}");
     }
@@ -289,4 +366,84 @@ fn metrics_match_the_peer_table() {
         let ok = [("result", "ok")];
         assert_eq!(sample(&scrape, "peerlink_handshakes_total", &ok), 1.0);
     }
+}
+
+/// Two nodes, one dialling the other: each `/peers` row shows the figures
+/// operators expect, consistent between the two ends of the one
+/// connection once both first pings are answered: direction, traffic each
+/// way (what one end wrote the other read; only pings and pongs, the same
+/// number each way), ages, last and minimum RTT, strikes and ban state, and
+/// the manager's totals and histograms.
+#[test]
+fn peers_show_traffic_ages_and_rtts() {
+    let a_admin: SocketAddr = "127.0.0.1:27251".parse().expect("addr");
+    let b_admin: SocketAddr = "127.0.0.1:27252".parse().expect("addr");
+    let a_args = ["--listen", "127.0.0.51:27250", "--admin", "127.0.0.1:27251"];
+    let b_args = [
+        "--listen",
+        "127.0.0.52:27250",
+        "--admin",
+        "127.0.0.1:27252",
+        "--peer",
+        "127.0.0.51:27250",
+    ];
+    let a = NodeProcess::spawn("peers-a", &a_args.map(String::from));
+    let _b = NodeProcess::spawn("peers-b", &b_args.map(String::from));
+    let settled = |v: &PeersView| {
+        v.connected == 1
+            && v.peers[0].last_rtt_seconds.is_some()
+            && v.peers[0].connections[0]
+                .stats
+                .as_ref()
+                .is_some_and(|s| s.ping_pending_seconds.is_none())
+    };
+    let (va, vb) = wait_until(
+        "both ends pinged, every byte written read",
+        Duration::from_secs(10),
+        Duration::from_millis(20),
+        || {
+            let (va, vb) = (try_peers_of(a_admin)?, try_peers_of(b_admin)?);
+            let (ta, tb) = (traffic(&va), traffic(&vb));
+            let even = ta.bytes_in == tb.bytes_out && ta.bytes_out == tb.bytes_in;
+            (settled(&va) && settled(&vb) && even).then_some((va, vb))
+        },
+        || a.log_text(),
+    );
+    for (view, direction, opened) in [(&va, "inbound", "inbound"), (&vb, "outbound", "outbound")] {
+        let row = &view.peers[0];
+        let conn = &row.connections[0];
+        assert_eq!(conn.direction, direction);
+        let stats = conn.stats.as_ref().expect("stats");
+        let t = &stats.traffic;
+        // One ping and one pong each way per interval, nothing else.
+        assert!(t.bytes_in > 0 && t.bytes_in == t.bytes_out, "{t:?}");
+        assert_eq!(
+            (t.messages_in, t.messages_out, t.send_queue_full),
+            (0, 0, 0)
+        );
+        assert_eq!(view.stats.traffic, *t, "the one connection is the total");
+        let received = stats.last_receive_seconds_ago.expect("received");
+        let sent = stats.last_send_seconds_ago.expect("sent");
+        assert!(received <= stats.age_seconds && sent <= stats.age_seconds);
+        let (last, min) = (row.last_rtt_seconds.unwrap(), row.min_rtt_seconds.unwrap());
+        assert!(min > 0.0 && min <= last, "min {min} last {last}");
+        assert_eq!((row.strikes, row.banned_for_seconds), (0, None));
+        let s = &view.stats;
+        assert_eq!(s.opened.get(opened), Some(&1));
+        assert_eq!(s.handshake_duration.counts.iter().sum::<u64>(), 1);
+        assert!(s.ping_rtt.counts.iter().sum::<u64>() >= 1);
+        assert!(s.ping_rtt.sum_seconds >= min);
+    }
+    let (ca, cb) = (&va.peers[0].connections[0], &vb.peers[0].connections[0]);
+    assert_eq!(
+        (ca.local_addr, ca.remote_addr),
+        (cb.remote_addr, cb.local_addr)
+    );
+}
+
+/// The one connection's traffic in a view (zeros when there is none).
+fn traffic(view: &PeersView) -> common::peers::TrafficView {
+    let conn = view.peers.first().and_then(|p| p.connections.first());
+    let stats = conn.and_then(|c| c.stats.as_ref());
+    stats.map(|s| s.traffic.clone()).unwrap_or_default()
 }

@@ -11,10 +11,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use bytes::BytesMut;
+use common::PeersView;
 use common::{peers_of, raise_fd_limit, try_peers_of, wait_until, NodeProcess};
 use peerlink::wire::{decode_frame, Hello, Message, Reason, PROTOCOL_VERSION};
 use peerlink::NodeId;
-use peerlink_node::views::PeersView;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 

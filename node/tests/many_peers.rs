@@ -10,11 +10,11 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use common::PeersView;
 use common::{http_get, peers_of, raise_fd_limit, ss_established, try_peers_of, NodeProcess};
 use peerlink::manager::{ConnectionManager, ManagerOptions};
 use peerlink::transport::TcpTransport;
 use peerlink::{Config, PeerId};
-use peerlink_node::views::PeersView;
 use tokio::time::Instant;
 
 /// Peers connecting to the node.
@@ -156,7 +156,7 @@ fn check_table(view: &PeersView, node_addr: SocketAddr) {
         let c = &row.connections[0];
         assert_eq!((c.direction.as_str(), c.local_addr), ("inbound", node_addr));
         assert_eq!(c.remote_addr.ip().to_string(), row.peer);
-        assert!(row.last_rtt_us.is_some(), "{} never pinged", row.peer);
+        assert!(row.last_rtt_seconds.is_some(), "{} never pinged", row.peer);
     }
     assert_eq!(view.stats.reasons.get("ping_timeout"), None);
     let kernel = ss_established()

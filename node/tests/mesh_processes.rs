@@ -1,7 +1,9 @@
 //! Five `peerlink-node` processes on real TCP over loopback (127.0.0.1–5,
 //! fixed ports), each told about all the others and started at once. Checks
-//! the mesh through every node's `/peers` and against the kernel's own
-//! socket table (`ss`), holds it under running pings, then kills one node
+//! the mesh through every node's `/peers` and `/metrics` and against the
+//! kernel's own socket table (`ss`: one connection per pair, and the
+//! directions, from who holds the ephemeral port), holds it under running
+//! pings, then kills one node
 //! with SIGKILL, checks detection within the dead-peer bound, restarts it,
 //! and checks the mesh returns.
 
@@ -11,11 +13,12 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use common::PeersView;
 use common::{
-    fast_dead_peer_bound, fast_flags, peers_of, ss_established, stop_all, try_peers_of, wait_until,
-    NodeProcess,
+    fast_dead_peer_bound, fast_flags, http_get, peers_of, ss_established, stop_all, try_peers_of,
+    wait_until, NodeProcess,
 };
-use peerlink_node::views::PeersView;
+use prometheus_parse::{Scrape, Value};
 use tokio::time::Instant;
 
 /// Nodes in the mesh.
@@ -128,7 +131,7 @@ fn fingerprint(views: &[PeersView]) -> Fingerprint {
 fn describe(nodes: &[NodeProcess]) -> String {
     let mut out = format!("kernel sockets: {:?}\n", kernel_sockets());
     for (n, i) in nodes.iter().zip(1..) {
-        let table = try_peers_of(admin(i)).map(|v| serde_json::to_string(&v).unwrap_or_default());
+        let table = try_peers_of(admin(i)).map(|v| format!("{v:?}"));
         out += &format!("--- {} /peers: {table:?}\n", n.name);
         let log = n.log_text();
         let tail: Vec<&str> = log.lines().rev().take(15).collect();
@@ -166,8 +169,61 @@ fn wait_for_mesh(nodes: &[NodeProcess], within: Duration) -> Vec<PeersView> {
     // The kernel agrees: exactly those 10 connections (20 sockets).
     let reported = reported_sockets(&views);
     assert_eq!(reported.len(), 20);
-    assert_eq!(kernel_sockets(), reported, "ss disagrees with /peers");
+    let kernel = kernel_sockets();
+    assert_eq!(kernel, reported, "ss disagrees with /peers");
+    check_against_kernel(&views, &kernel);
     views
+}
+
+/// Every node's `/peers` directions and `/metrics` gauges against the
+/// kernel's sockets: exactly one connection per pair; a connection is
+/// inbound at the end that holds its listen port and outbound at the end
+/// that holds the ephemeral one; each node's connected peers and open
+/// connections by direction, as scraped, are those counts.
+fn check_against_kernel(views: &[PeersView], kernel: &BTreeSet<(SocketAddr, SocketAddr)>) {
+    for a in 1..=NODES {
+        for b in (1..=NODES).filter(|b| *b != a) {
+            let pair = kernel
+                .iter()
+                .filter(|(l, r)| l.ip() == ip(a) && r.ip() == ip(b));
+            assert_eq!(pair.count(), 1, "ss: one socket from node {a} to node {b}");
+        }
+    }
+    for (view, i) in views.iter().zip(1..=NODES) {
+        let mine: Vec<&(SocketAddr, SocketAddr)> =
+            kernel.iter().filter(|(l, _)| l.ip() == ip(i)).collect();
+        let inbound = mine.iter().filter(|(l, _)| *l == listen(i)).count();
+        let outbound = mine.len() - inbound;
+        for conn in view.peers.iter().flat_map(|r| &r.connections) {
+            let held = if conn.local_addr == listen(i) {
+                "inbound"
+            } else {
+                "outbound"
+            };
+            assert_eq!(conn.direction, held, "node {i}: {conn:?}");
+        }
+        let (status, text) = http_get(admin(i), "/metrics").expect("scrape");
+        assert_eq!(status, 200, "{text}");
+        let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("parses");
+        for (direction, n) in [("inbound", inbound), ("outbound", outbound)] {
+            for name in ["peerlink_connected_peers", "peerlink_connections"] {
+                let value = gauge(&scrape, name, direction);
+                assert_eq!(value, n as f64, "node {i}: {name}{{direction={direction}}}");
+            }
+        }
+    }
+}
+
+/// A gauge's value by its `direction` label.
+fn gauge(scrape: &Scrape, name: &str, direction: &str) -> f64 {
+    let found = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && s.labels.get("direction") == Some(direction));
+    match found.map(|s| &s.value) {
+        Some(Value::Gauge(v)) => *v,
+        other => panic!("{name}{{direction={direction}}}: {other:?}"),
+    }
 }
 
 /// Holds the formed mesh for [`HOLD`], checking every second that no
@@ -189,7 +245,7 @@ fn hold_steady(nodes: &[NodeProcess], formed: &[PeersView]) -> Vec<PeersView> {
     let held = tables().expect("tables");
     for v in &held {
         assert!(
-            v.peers.iter().all(|r| r.last_rtt_us.is_some()),
+            v.peers.iter().all(|r| r.last_rtt_seconds.is_some()),
             "pings measured RTT"
         );
         assert_eq!(v.stats.reasons.get("ping_timeout"), None);

@@ -18,10 +18,10 @@ use std::os::fd::AsRawFd;
 use std::process::Command;
 use std::time::Duration;
 
+use common::PeersView;
 use common::{
     fast_dead_peer_bound, fast_flags, http_get, stop_all, wait_until, NodeProcess, NODE_BIN,
 };
-use peerlink_node::views::PeersView;
 use tokio::time::Instant;
 
 /// Hosts in the test network.
@@ -203,7 +203,7 @@ fn spawn_node(net: &TestNet, i: u8) -> NodeProcess {
 fn describe(net: &TestNet, nodes: &[NodeProcess]) -> String {
     let mut out = String::new();
     for (n, i) in nodes.iter().zip(1..) {
-        let t = try_table(net, i).map(|v| serde_json::to_string(&v).unwrap_or_default());
+        let t = try_table(net, i).map(|v| format!("{v:?}"));
         let log = n.log_text();
         let tail: Vec<&str> = log.lines().rev().take(12).collect();
         out += &format!(

@@ -28,9 +28,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::events::{Events, PeerEvent, TryRecvError};
+pub use peerlink_core::histogram::{Histogram, BOUNDS as HISTOGRAM_BOUNDS};
 pub use peerlink_core::policy::TieBreakPolicy;
 pub use peerlink_core::snapshot::{
-    ConnectionRow, ManagerStats, PeerCounters, PeerRow, PeerState, Snapshot,
+    ConnectionRow, ConnectionStats, ManagerStats, PeerCounters, PeerRow, PeerState, Snapshot,
+    Traffic, CONNECT_FAILED,
 };
 
 use crate::config::Config;
@@ -272,10 +274,11 @@ impl ConnectionManager {
         &self.registry
     }
 
-    /// The peer table now, one row per peer IP in a stable order.
-    /// Synchronous, so a simulator can read it between steps.
+    /// The peer table now, one row per peer IP in a stable order, with
+    /// what each connection's tasks counted (traffic, ages) read at this
+    /// call. Synchronous, so a simulator can read it between steps.
     pub fn snapshot(&self) -> Snapshot {
-        lock(&self.core).table.snapshot()
+        lock(&self.core).snapshot()
     }
 
     /// Closes every connection with `Goodbye(shutdown)`, stops accepting and

@@ -7,9 +7,11 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
+use peerlink_core::snapshot::{Snapshot, Traffic};
 use peerlink_core::table::{Action, PeerTable};
 
 use crate::id::ConnectionId;
+use crate::peer::now;
 use crate::peer::ConnectionHandle;
 use crate::registry::PeerConnectionRegistry;
 
@@ -25,6 +27,8 @@ pub(crate) struct Core {
     /// Asynchronous actions of decisions taken outside the driver task
     /// (`ConnectionManager::disconnect`), for the driver to carry out.
     outbox: Vec<Action>,
+    /// The traffic of every connection that has ended.
+    retired: Traffic,
 }
 
 /// Locks the core; a panic elsewhere does not make its data unusable.
@@ -39,6 +43,7 @@ impl Core {
             handles: BTreeMap::new(),
             registry,
             outbox: Vec::new(),
+            retired: Traffic::default(),
         }
     }
 
@@ -47,9 +52,29 @@ impl Core {
         self.handles.insert(handle.info().id, handle);
     }
 
-    /// Forgets the handle of a connection that has ended.
+    /// Forgets the handle of a connection that has ended, keeping its
+    /// final traffic in the manager's totals.
     pub(crate) fn remove_handle(&mut self, id: ConnectionId) {
-        self.handles.remove(&id);
+        if let Some(handle) = self.handles.remove(&id) {
+            self.retired.add(&handle.stats(now()).traffic);
+        }
+    }
+
+    /// The table's snapshot with what the connection tasks counted, read
+    /// now: each live connection's figures, and the traffic totals over
+    /// ended and live connections.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let at = now();
+        let mut snap = self.table.snapshot();
+        let mut total = self.retired;
+        for handle in self.handles.values() {
+            total.add(&handle.stats(at).traffic);
+        }
+        for conn in snap.peers.iter_mut().flat_map(|r| &mut r.connections) {
+            conn.stats = self.handles.get(&conn.id).map(|h| h.stats(at));
+        }
+        snap.stats.traffic = total;
+        snap
     }
 
     /// Carries out `Close`, `Route` and `Unroute` now, in order, and

@@ -26,6 +26,9 @@
 mod handshake;
 mod queue;
 mod run;
+mod stats;
+
+pub(crate) use handshake::now;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -278,7 +281,11 @@ impl<T: Transport> PeerConnection<T> {
     /// The handle, and the connection ready to run once its owner knows
     /// where its events go (the manager decides that with the handle).
     pub(crate) fn prepare(self) -> (ConnectionHandle, Ready<T>) {
-        let queue = SendQueue::new(self.config.send_queue_len, self.config.send_queue_bytes);
+        let queue = SendQueue::established_at(
+            self.config.send_queue_len,
+            self.config.send_queue_bytes,
+            self.info.established_at,
+        );
         let (close_tx, close_rx) = mpsc::channel(1);
         let handle = ConnectionHandle {
             info: Arc::new(self.info.clone()),
@@ -488,6 +495,13 @@ impl ConnectionHandle {
     /// Queues an application payload (see [`ConnectionSender::send`]).
     pub fn send(&self, payload: Bytes) -> Result<(), SendError> {
         self.sender.send(payload)
+    }
+
+    /// What the connection's tasks have counted, as of `now` (an instant
+    /// of the shell's clock): traffic each way, and the ages of its last
+    /// read, last write and oldest unanswered ping.
+    pub fn stats(&self, now: std::time::Instant) -> peerlink_core::snapshot::ConnectionStats {
+        self.sender.queue.stats(now)
     }
 
     /// Asks the connection to close: it sends `Goodbye(reason)` after the

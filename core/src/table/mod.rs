@@ -54,6 +54,10 @@ pub struct PeerTable {
     /// Every row's `next_dial_at`, ordered by time: `poll` and
     /// `next_deadline` look only at what is due.
     schedule: BTreeSet<(Instant, PeerId)>,
+    /// When each pending handshake was admitted (accepted, or its dial
+    /// started), for the handshake-duration histogram; an entry lives
+    /// exactly as long as its id is pending.
+    handshake_started: BTreeMap<ConnectionId, Instant>,
 }
 
 impl PeerTable {
@@ -75,6 +79,7 @@ impl PeerTable {
             shutting_down: false,
             counts: Counts::default(),
             schedule: BTreeSet::new(),
+            handshake_started: BTreeMap::new(),
             config,
         }
     }
@@ -110,6 +115,13 @@ impl PeerTable {
         // A broken internal invariant, not peer input: fail loudly in tests.
         assert_eq!(counts, self.counts, "connection counts drifted");
         assert_eq!(schedule, self.schedule, "dial schedule drifted");
+        let pending: BTreeSet<ConnectionId> = self
+            .peers
+            .values()
+            .flat_map(|s| s.pending.keys().copied())
+            .collect();
+        let started: BTreeSet<ConnectionId> = self.handshake_started.keys().copied().collect();
+        assert_eq!(pending, started, "handshake start times drifted");
     }
 
     /// Marks `addr` as a persistent peer: dialled now (by the next
@@ -187,6 +199,7 @@ impl PeerTable {
             .insert(id, ConnectionDirection::Inbound);
         *self.counts.pending_mut(ConnectionDirection::Inbound) += 1;
         self.index.insert(id, peer);
+        self.handshake_started.insert(id, now);
         self.check_bookkeeping();
         Ok(id)
     }
@@ -201,13 +214,17 @@ impl PeerTable {
         Ok(())
     }
 
-    /// Records a round-trip time measured on `id`; returns its peer, or
-    /// `None` if the table no longer knows the connection.
+    /// Records a round-trip time measured on `id` (in the RTT histogram,
+    /// and as the peer's last and minimum RTT if `id` is its active
+    /// connection); returns its peer, or `None` if the table no longer
+    /// knows the connection.
     pub fn on_rtt(&mut self, id: ConnectionId, rtt: Duration) -> Option<PeerId> {
         let peer = *self.index.get(&id)?;
         let slot = self.peers.get_mut(&peer)?;
+        self.stats.ping_rtt.record(rtt);
         if slot.active == Some(id) {
             slot.last_rtt = Some(rtt);
+            slot.min_rtt = Some(slot.min_rtt.map_or(rtt, |min| min.min(rtt)));
         }
         Some(peer)
     }
@@ -250,7 +267,9 @@ impl PeerTable {
             *self.counts.pending_mut(ConnectionDirection::Outbound) += 1;
             set_dial(&mut self.schedule, peer, slot, None);
             slot.counters.dials += 1;
+            self.stats.dials += 1;
             self.index.insert(id, peer);
+            self.handshake_started.insert(id, now);
             actions.push(Action::Dial { id, peer, addr });
         }
         self.check_bookkeeping();
@@ -316,6 +335,13 @@ impl PeerTable {
         self.peers.values().any(|s| !s.live.is_empty())
     }
 
+    /// Time left on `peer`'s ban as of the last decision, if banned.
+    fn ban_left(&self, peer: PeerId) -> Option<Duration> {
+        let now = self.last_now?;
+        let until = self.bans.banned_until(peer.ip())?;
+        (until > now).then(|| until - now)
+    }
+
     /// The peer table in peer order.
     pub fn snapshot(&self) -> Snapshot {
         let peers = self
@@ -336,10 +362,14 @@ impl PeerTable {
                         remote_addr: l.info.remote_addr,
                         remote_node: l.info.remote.node_id,
                         closing: l.closing,
+                        stats: None,
                     })
                     .collect(),
                 pending: slot.pending.len(),
                 last_rtt: slot.last_rtt,
+                min_rtt: slot.min_rtt,
+                strikes: self.bans.strikes(peer.ip()),
+                banned_for: self.ban_left(*peer),
                 counters: slot.counters.clone(),
             })
             .collect();

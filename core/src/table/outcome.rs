@@ -15,6 +15,7 @@ use crate::connection::ConnectionInfo;
 use crate::event::PeerEvent;
 use crate::id::{ConnectionDirection, ConnectionId, PeerId};
 use crate::policy::{resolve, ConnectionView, Resolution};
+use crate::snapshot::CONNECT_FAILED;
 use crate::wire::Reason;
 
 impl PeerTable {
@@ -34,12 +35,13 @@ impl PeerTable {
         let Some(peer) = self.index.remove(&id) else {
             return;
         };
+        self.handshake_started.remove(&id);
         let reason = cause.as_ref().map(CloseCause::reason);
         if let Some(cause) = &cause {
             self.stats.handshakes_failed += 1;
             self.stats.count_reason(cause.reason());
             if cause.is_misbehaviour() {
-                self.strike(peer, now, actions);
+                self.strike(peer, cause.reason(), now, actions);
             }
         }
         let Some(slot) = self.peers.get_mut(&peer) else {
@@ -52,6 +54,8 @@ impl PeerTable {
         if direction == Some(ConnectionDirection::Outbound) {
             slot.counters.dial_failures += 1;
             self.stats.dial_failures += 1;
+            let kind = reason.map_or(CONNECT_FAILED, DisconnectReason::as_str);
+            *self.stats.dial_failures_by.entry(kind).or_default() += 1;
             if reason.and_then(DisconnectReason::code) == Some(Reason::SelfConnection) {
                 slot.is_self = true;
                 set_dial(&mut self.schedule, peer, slot, None);
@@ -116,6 +120,11 @@ impl PeerTable {
         slot.deferred_disconnect = None;
         slot.counters.connections += 1;
         self.stats.handshakes_ok += 1;
+        *self.stats.opened.entry(info.direction).or_default() += 1;
+        if let Some(started) = self.handshake_started.remove(&info.id) {
+            let took = info.established_at.saturating_duration_since(started);
+            self.stats.handshake_duration.record(took);
+        }
         if slot.dial_addr.is_none() && info.remote.listen_port != 0 {
             slot.dial_addr = Some(SocketAddr::new(peer.ip(), info.remote.listen_port));
         }
@@ -215,9 +224,11 @@ impl PeerTable {
         let closed = self.peers.get_mut(&peer).and_then(|s| s.live.remove(&id));
         if let Some(closed) = &closed {
             *self.counts.live_mut(closed.info.direction) -= 1;
+            let key = (closed.info.direction, reason);
+            *self.stats.closed.entry(key).or_default() += 1;
         }
         if cause.is_misbehaviour() {
-            self.strike(peer, now, actions);
+            self.strike(peer, reason, now, actions);
         }
         let (Some(closed), Some(slot)) = (closed, self.peers.get_mut(&peer)) else {
             self.check_bookkeeping();
@@ -249,6 +260,7 @@ impl PeerTable {
         }
         actions.push(Action::Unroute { peer });
         slot.last_rtt = None;
+        slot.min_rtt = None;
         let remote_duplicate = *cause == CloseCause::Remote(Reason::Duplicate);
         let winner_in_flight = !slot.pending.is_empty();
         if winner_in_flight && remote_duplicate {
@@ -314,10 +326,18 @@ impl PeerTable {
             .map_or(at, |until| at.max(until))
     }
 
-    /// Records a misbehaviour strike; a ban closes the peer's connections
-    /// with `banned` and holds off any redial until it ends.
-    fn strike(&mut self, peer: PeerId, now: Instant, actions: &mut Vec<Action>) {
+    /// Records a misbehaviour strike, earned by a close with `reason`; a
+    /// ban closes the peer's connections with `banned` and holds off any
+    /// redial until it ends.
+    fn strike(
+        &mut self,
+        peer: PeerId,
+        reason: DisconnectReason,
+        now: Instant,
+        actions: &mut Vec<Action>,
+    ) {
         self.stats.strikes += 1;
+        *self.stats.strikes_by.entry(reason.as_str()).or_default() += 1;
         let Some(until) = self.bans.strike(peer.ip(), now, &mut self.rng.0) else {
             return;
         };

@@ -52,6 +52,8 @@ pub(super) struct Slot {
     /// outcome instead of flapping (`Disconnected` then `Connected`).
     pub(super) deferred_disconnect: Option<(ConnectionId, DisconnectReason)>,
     pub(super) last_rtt: Option<Duration>,
+    /// Smallest RTT since the peer last connected.
+    pub(super) min_rtt: Option<Duration>,
     pub(super) counters: PeerCounters,
 }
 

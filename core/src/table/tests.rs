@@ -574,3 +574,123 @@ fn table_is_a_value() {
     feed(&mut other);
     assert_ne!(other, a, "another seed draws another backoff jitter");
 }
+
+/// The figures operators read: dial attempts and failures by kind, opens
+/// and closes by direction and reason, the handshake-duration and RTT
+/// histograms, last and minimum RTT, strikes by reason, a peer's strikes
+/// and the time left on its ban.
+#[test]
+fn operator_figures() {
+    let mut t = table(Config::default());
+    let t0 = test_epoch();
+    t.add_peer(addr(2, 9000), t0);
+    let mut actions = Vec::new();
+    t.poll(t0, &mut actions);
+    t.on_handshake_failed(dial_ids(&actions)[0], None, t0, &mut Vec::new());
+    let t1 = t.next_deadline().unwrap();
+    let mut actions = Vec::new();
+    t.poll(t1, &mut actions);
+    let id = dial_ids(&actions)[0];
+    let established = t1 + Duration::from_millis(3);
+    let c = conn(id.0, ConnectionDirection::Outbound, PEER_NODE, established);
+    t.on_established(c, established, &mut Vec::new());
+    for ms in [2, 1, 5] {
+        assert_eq!(t.on_rtt(id, Duration::from_millis(ms)), Some(peer()));
+    }
+    let row = t.snapshot().peer(peer()).unwrap().clone();
+    assert_eq!(
+        (row.last_rtt, row.min_rtt),
+        (
+            Some(Duration::from_millis(5)),
+            Some(Duration::from_millis(1))
+        )
+    );
+    let stats = t.snapshot().stats;
+    assert_eq!(stats.dials, 2);
+    assert_eq!(
+        stats.dial_failures_by.into_iter().collect::<Vec<_>>(),
+        vec![("connect_failed", 1)]
+    );
+    assert_eq!(stats.handshake_duration.count(), 1);
+    assert_eq!(stats.handshake_duration.sum, Duration::from_millis(3));
+    assert_eq!(stats.ping_rtt.count(), 3);
+    assert_eq!(stats.ping_rtt.sum, Duration::from_millis(8));
+    let later = established + Duration::from_secs(1);
+    let cause = CloseCause::Remote(Reason::Shutdown);
+    t.on_closed(id, &cause, later, &mut Vec::new());
+    let row = t.snapshot().peer(peer()).unwrap().clone();
+    assert_eq!((row.last_rtt, row.min_rtt), (None, None));
+    // An inbound connection that sends garbage: a strike, a close by us.
+    assert!(t.on_accept(addr(2, 6000), later).is_ok());
+    let pending = *t.peers[&peer()].pending.keys().next().unwrap();
+    let c = conn(pending.0, ConnectionDirection::Inbound, PEER_NODE, later);
+    t.on_established(c, later, &mut Vec::new());
+    let bad = CloseCause::Decode(DecodeError::UnknownType(0x7f));
+    t.on_closed(pending, &bad, later, &mut Vec::new());
+    let snap = t.snapshot();
+    let closed: Vec<_> = snap.stats.closed.clone().into_iter().collect();
+    assert_eq!(
+        closed,
+        vec![
+            (
+                (
+                    ConnectionDirection::Inbound,
+                    DisconnectReason::Local(Reason::ProtocolViolation)
+                ),
+                1
+            ),
+            (
+                (
+                    ConnectionDirection::Outbound,
+                    DisconnectReason::Remote(Reason::Shutdown)
+                ),
+                1
+            ),
+        ]
+    );
+    let opened: Vec<_> = snap.stats.opened.clone().into_iter().collect();
+    assert_eq!(
+        opened,
+        vec![
+            (ConnectionDirection::Inbound, 1),
+            (ConnectionDirection::Outbound, 1)
+        ]
+    );
+    assert_eq!(
+        snap.stats
+            .strikes_by
+            .clone()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        vec![("protocol_violation", 1)]
+    );
+    let row = snap.peer(peer()).unwrap();
+    assert_eq!((row.strikes, row.banned_for), (1, None));
+}
+
+/// A banned peer's row shows the time left on its ban, from the table's
+/// last decision.
+#[test]
+fn banned_row_shows_time_left() {
+    let config = Config {
+        ban_threshold: 1,
+        ..Config::default()
+    };
+    let mut t = table(config.clone());
+    let t0 = test_epoch();
+    t.add_peer(addr(2, 9000), t0);
+    let mut actions = Vec::new();
+    t.poll(t0, &mut actions);
+    let id = dial_ids(&actions)[0];
+    let bad = CloseCause::Decode(DecodeError::UnknownType(0x7f));
+    t.on_handshake_failed(id, Some(bad), t0, &mut Vec::new());
+    let later = t0 + Duration::from_secs(1);
+    t.poll(later, &mut Vec::new());
+    let row = t.snapshot().peer(peer()).unwrap().clone();
+    let left = row.banned_for.expect("banned");
+    // The ban lasts `ban_duration` with up to a quarter of jitter.
+    let d = config.ban_duration;
+    assert!(left >= d - Duration::from_secs(1) && left <= d + d / 4 - Duration::from_secs(1));
+    // The ban spent the strikes that earned it.
+    assert_eq!(row.strikes, 0);
+}

@@ -11,6 +11,10 @@
 
 #![allow(dead_code)]
 
+pub mod peers;
+
+pub use peers::PeersView;
+
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -20,7 +24,6 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use peerlink_node::views::PeersView;
 use tokio::time::Instant;
 
 /// The node binary under test.

@@ -32,7 +32,6 @@ pub(crate) struct Batch {
 
 impl Batch {
     /// Bytes in the batch.
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.bytes
     }
@@ -100,6 +99,7 @@ impl SendQueue {
         std::mem::swap(&mut state.pieces, &mut batch.pieces);
         std::mem::swap(&mut state.tail, &mut batch.tail);
         batch.bytes = state.bytes;
+        state.app_taken += (state.frames - state.control) as u64;
         state.frames = 0;
         state.bytes = 0;
         state.control = 0;

@@ -24,12 +24,15 @@ mod waiters;
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
+use std::time::Instant;
 
 use bytes::Bytes;
 use tokio::sync::Notify;
 
+use super::stats::LinkStats;
 use crate::wire::{MessageType, FRAME_HEADER_LEN};
 pub(crate) use batch::{Batch, Next};
+use peerlink_core::snapshot::ConnectionStats;
 use state::{Piece, State};
 
 /// Payloads at least this long are queued by reference, not copied.
@@ -63,21 +66,45 @@ struct Shared {
     writer_wake: Notify,
     max_frames: usize,
     max_bytes: usize,
+    /// What the connection's tasks count.
+    stats: LinkStats,
 }
 
 impl SendQueue {
     /// An empty queue for at most `max_frames` frames and `max_bytes`
     /// encoded bytes (one frame is always admitted into an empty queue,
     /// however large).
+    #[cfg(test)]
     pub(crate) fn new(max_frames: usize, max_bytes: usize) -> Self {
+        Self::established_at(max_frames, max_bytes, super::handshake::now())
+    }
+
+    /// An empty queue (as `new`) for a connection established at `since`
+    /// (the origin of its [`LinkStats`] ages).
+    pub(crate) fn established_at(max_frames: usize, max_bytes: usize, since: Instant) -> Self {
         SendQueue {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
                 writer_wake: Notify::new(),
                 max_frames,
                 max_bytes,
+                stats: LinkStats::new(since),
             }),
         }
+    }
+
+    /// The counters the connection's tasks keep.
+    pub(crate) fn link(&self) -> &LinkStats {
+        &self.shared.stats
+    }
+
+    /// The connection's figures at `now`.
+    pub(crate) fn stats(&self, now: Instant) -> ConnectionStats {
+        let (taken, full) = {
+            let state = self.lock();
+            (state.app_taken, state.refused_full)
+        };
+        self.shared.stats.read(now, taken, full)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -97,6 +124,7 @@ impl SendQueue {
         }
         // The room that frees next is owed to the waiters.
         if !state.waiters.is_empty() || !self.fits(&state, len) {
+            state.refused_full += 1;
             return Err((Refused::Full, payload));
         }
         Self::append(&mut state, &payload);
@@ -113,6 +141,7 @@ impl SendQueue {
             return Err(Refused::Closed);
         }
         if !state.waiters.is_empty() {
+            state.refused_full += 1;
             return Err(Refused::Full);
         }
         let mut queued = 0;
@@ -124,6 +153,7 @@ impl SendQueue {
             queued += 1;
         }
         if queued == 0 && !payloads.is_empty() {
+            state.refused_full += 1;
             return Err(Refused::Full);
         }
         self.wake_writer(state, None);

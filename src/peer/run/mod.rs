@@ -98,7 +98,9 @@ pub(crate) async fn message_loop<T: Transport>(
                 }
                 Ok(n) => {
                     read_chunk.update(n, spare);
-                    lp.session.handle_read(&mut buf, now());
+                    let at = now();
+                    queue.link().received(n, at);
+                    lp.session.handle_read(&mut buf, at);
                     true
                 }
                 Err(e) => {
@@ -125,6 +127,7 @@ pub(crate) async fn message_loop<T: Transport>(
             }
         };
         closed = lp.pump(&mut close_rx).await;
+        lp.note_ping();
         if read {
             read_chunk.release_if_idle(&mut buf);
             // Reads come first in the select, so a peer that keeps the

@@ -46,6 +46,14 @@ impl<'a> Loop<'a> {
         }
     }
 
+    /// Tells the connection's counters when the oldest unanswered ping was
+    /// sent (after each step of the loop: a ping leaves on a timer, its
+    /// pong arrives with a read).
+    pub(super) fn note_ping(&self) {
+        let sent = self.session.ping().and_then(|p| p.oldest_pending());
+        self.queue.link().ping_pending(sent);
+    }
+
     /// The session's next deadline on tokio's clock.
     pub(super) fn deadline(&self) -> Option<Instant> {
         self.session.poll_timeout().map(Instant::from_std)
@@ -59,23 +67,26 @@ impl<'a> Loop<'a> {
         loop {
             self.push_transmits();
             match self.session.poll_event() {
-                Some(SessionEvent::Message(bytes)) => match self.outlet {
-                    Outlet::Bare(_) => self.emit(ConnectionEventKind::Message(bytes)).await,
-                    Outlet::Managed { deliver: true, .. } => {
-                        // The budget counts what the event costs the owner,
-                        // not only its payload: a flood of empty messages
-                        // is bounded too.
-                        self.batch_bytes += bytes.len() + EVENT_COST;
-                        self.batch.push(PeerEvent::Message {
-                            peer: self.info.peer,
-                            conn_id: self.info.id,
-                            bytes,
-                        });
+                Some(SessionEvent::Message(bytes)) => {
+                    self.queue.link().message_in();
+                    match self.outlet {
+                        Outlet::Bare(_) => self.emit(ConnectionEventKind::Message(bytes)).await,
+                        Outlet::Managed { deliver: true, .. } => {
+                            // The budget counts what the event costs the owner,
+                            // not only its payload: a flood of empty messages
+                            // is bounded too.
+                            self.batch_bytes += bytes.len() + EVENT_COST;
+                            self.batch.push(PeerEvent::Message {
+                                peer: self.info.peer,
+                                conn_id: self.info.id,
+                                bytes,
+                            });
+                        }
+                        // Never announced to the owner (it lost the tie-break
+                        // as it arrived): its messages are not delivered.
+                        Outlet::Managed { deliver: false, .. } => {}
                     }
-                    // Never announced to the owner (it lost the tie-break
-                    // as it arrived): its messages are not delivered.
-                    Outlet::Managed { deliver: false, .. } => {}
-                },
+                }
                 Some(SessionEvent::Rtt(rtt)) => {
                     tracing::trace!(rtt_us = rtt.as_micros() as u64, "pong");
                     self.emit(ConnectionEventKind::Rtt(rtt)).await;

@@ -6,6 +6,7 @@ use std::io::IoSlice;
 use peerlink_core::session::{ClosePolicy, CLOSE_WRITE_TIMEOUT};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
+use super::super::handshake::now;
 use super::super::queue::{Batch, Next, SendQueue};
 
 /// Most slices in one vectored write (Linux takes up to 1024).
@@ -28,6 +29,7 @@ pub(super) async fn write_loop<W: AsyncWrite + Unpin>(
         }
         write_batch(&mut writer, &batch).await?;
         writer.flush().await?;
+        queue.link().sent(batch.len(), now());
         SendQueue::recycle(&mut batch);
         if next == Next::Finish {
             return writer.shutdown().await;
