@@ -6,7 +6,7 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use peerlink_core::policy::TieBreakPolicy;
 use peerlink_sim::model::all_models;
-use peerlink_sim::runner::{run, RunOptions, RunReport};
+use peerlink_sim::runner::{run, Backend, RunOptions, RunReport};
 use peerlink_sim::scenario::Scenario;
 use peerlink_sim::scenarios::{all_scenarios, scenario_by_name};
 use peerlink_sim::sweep::sweep;
@@ -42,6 +42,10 @@ enum Cmd {
         /// Run every node under this tie-break policy or legacy model.
         #[arg(long)]
         policy: Option<String>,
+        /// Simulated network: turmoil (the reference) or event (one paused
+        /// runtime, in-memory streams; much faster).
+        #[arg(long, value_enum, default_value_t = Backend::Turmoil)]
+        backend: Backend,
     },
     /// Run one seed and print its trace hash (and trace, with --trace).
     Replay {
@@ -56,6 +60,10 @@ enum Cmd {
         /// Run every node under this tie-break policy or legacy model.
         #[arg(long)]
         policy: Option<String>,
+        /// Simulated network: turmoil (the reference) or event (one paused
+        /// runtime, in-memory streams; much faster).
+        #[arg(long, value_enum, default_value_t = Backend::Turmoil)]
+        backend: Backend,
     },
     /// Run the bug catalog live: each naive design on its seed, ours on a sweep.
     Catalog {
@@ -88,6 +96,10 @@ enum Cmd {
         /// `N` or `A..B`.
         #[arg(long, default_value = "20")]
         seeds: String,
+        /// Simulated network: turmoil (the reference) or event (one paused
+        /// runtime, in-memory streams; much faster).
+        #[arg(long, value_enum, default_value_t = Backend::Turmoil)]
+        backend: Backend,
         /// Print only the trace hash (used by the second process).
         #[arg(long, hide = true)]
         hash_only_seed: Option<u64>,
@@ -186,6 +198,7 @@ pub fn main() -> i32 {
             jobs: j,
             json,
             policy,
+            backend,
         } => {
             let (scenarios, seeds) = match (scenarios_named(&scenario), parse_seeds(&seeds)) {
                 (Ok(s), Ok(seeds)) => (s, seeds),
@@ -194,13 +207,14 @@ pub fn main() -> i32 {
             if let Err(e) = check_policy(&policy) {
                 return usage(e);
             }
-            run_sweeps(&scenarios, &seeds, jobs(j), json, policy)
+            run_sweeps(&scenarios, &seeds, jobs(j), json, policy, backend)
         }
         Cmd::Replay {
             scenario,
             seed,
             trace,
             policy,
+            backend,
         } => {
             let Some(s) = scenario_by_name(&scenario) else {
                 return usage(format!(
@@ -210,7 +224,7 @@ pub fn main() -> i32 {
             if let Err(e) = check_policy(&policy) {
                 return usage(e);
             }
-            replay(&s, seed, trace, policy)
+            replay(&s, seed, trace, policy, backend)
         }
         Cmd::Catalog {
             json,
@@ -238,15 +252,16 @@ pub fn main() -> i32 {
             scenario,
             seeds,
             hash_only_seed,
+            backend,
         } => {
             let (scenarios, seeds) = match (scenarios_named(&scenario), parse_seeds(&seeds)) {
                 (Ok(s), Ok(seeds)) => (s, seeds),
                 (Err(e), _) | (_, Err(e)) => return usage(e),
             };
             if let Some(seed) = hash_only_seed {
-                return print_hash_only(&scenarios, seed);
+                return print_hash_only(&scenarios, seed, backend);
             }
-            check_determinism(&scenarios, &seeds)
+            check_determinism(&scenarios, &seeds, backend)
         }
         Cmd::ModelCheck {
             nodes,
@@ -303,8 +318,10 @@ fn run_sweeps(
     jobs: usize,
     json: bool,
     policy: Option<String>,
+    backend: Backend,
 ) -> i32 {
     let options = RunOptions {
+        backend,
         keep_trace: false,
         model: policy,
         ..RunOptions::default()
@@ -360,8 +377,15 @@ fn run_sweeps(
     i32::from(failed_any)
 }
 
-fn replay(scenario: &Scenario, seed: u64, show_trace: bool, policy: Option<String>) -> i32 {
+fn replay(
+    scenario: &Scenario,
+    seed: u64,
+    show_trace: bool,
+    policy: Option<String>,
+    backend: Backend,
+) -> i32 {
     let options = RunOptions {
+        backend,
         keep_trace: show_trace,
         model: policy,
         ..RunOptions::default()
@@ -467,9 +491,13 @@ fn run_catalog(seeds: &[u64], jobs: usize, json: bool) -> i32 {
     i32::from(!ok)
 }
 
-fn print_hash_only(scenarios: &[Scenario], seed: u64) -> i32 {
+fn print_hash_only(scenarios: &[Scenario], seed: u64, backend: Backend) -> i32 {
+    let options = RunOptions {
+        backend,
+        ..RunOptions::default()
+    };
     for s in scenarios {
-        match run(s, seed, &RunOptions::default()) {
+        match run(s, seed, &options) {
             Ok(r) => println!("{} {} {}", s.name, seed, r.trace_hash),
             Err(e) => return usage(e),
         }
@@ -477,12 +505,13 @@ fn print_hash_only(scenarios: &[Scenario], seed: u64) -> i32 {
     0
 }
 
-fn check_determinism(scenarios: &[Scenario], seeds: &[u64]) -> i32 {
+fn check_determinism(scenarios: &[Scenario], seeds: &[u64], backend: Backend) -> i32 {
     let exe = std::env::current_exe().ok();
     let mut mismatches = 0;
     for s in scenarios {
         for &seed in seeds {
             let keep = RunOptions {
+                backend,
                 keep_trace: true,
                 model: None,
                 ..RunOptions::default()
@@ -499,6 +528,8 @@ fn check_determinism(scenarios: &[Scenario], seeds: &[u64]) -> i32 {
                         "1",
                         "--hash-only-seed",
                         &seed.to_string(),
+                        "--backend",
+                        &backend.to_string(),
                     ])
                     .output()
                     .ok()?;

@@ -14,6 +14,8 @@
 //! - [`hostile`]: hostile peers (valid handshake, then garbage) for one node of a scenario.
 //! - [`catalog`]: the bug catalog (origin bug → scenario, naive model, seed).
 //! - [`runner`]: one seed of one scenario, with invariants at every checkpoint.
+//! - [`event`]: the event-driven backend: one paused runtime, an in-memory network.
+//! - [`transport`]: the transport a model gets, on either backend.
 //! - [`invariants`]: the checks and their `Violation`s.
 //! - [`trace`]: the canonical event trace and its SHA-256.
 //! - [`view`]: the node table shape invariants read.
@@ -24,6 +26,7 @@
 pub mod bench;
 pub mod catalog;
 pub mod check;
+pub mod event;
 pub mod faults;
 pub mod hostile;
 pub mod invariants;
@@ -35,6 +38,7 @@ pub mod scenarios;
 pub mod snapshot;
 pub mod sweep;
 pub mod trace;
+pub mod transport;
 pub mod view;
 pub mod wallclock;
 
