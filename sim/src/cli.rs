@@ -8,7 +8,7 @@ use peerlink_core::policy::TieBreakPolicy;
 use peerlink_sim::model::all_models;
 use peerlink_sim::runner::{run, Backend, RunOptions, RunReport};
 use peerlink_sim::scenario::Scenario;
-use peerlink_sim::scenarios::{all_scenarios, scenario_by_name};
+use peerlink_sim::scenarios::{all_scenarios, large_scenarios, scenario_by_name};
 use peerlink_sim::sweep::sweep;
 use peerlink_sim::wallclock::Stopwatch;
 use peerlink_sim::{catalog, check, trace};
@@ -303,6 +303,10 @@ fn model_check(
 fn list() -> i32 {
     println!("scenarios:");
     for s in all_scenarios() {
+        println!("  {:<20} {} nodes  {}", s.name, s.nodes, s.summary);
+    }
+    println!("large scenarios (by name only, not in `all`; use --backend event):");
+    for s in large_scenarios() {
         println!("  {:<20} {} nodes  {}", s.name, s.nodes, s.summary);
     }
     println!("policies and models (--policy):");

@@ -132,6 +132,7 @@ impl std::fmt::Display for RunError {
 
 /// Runs `scenario` on `seed`.
 pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunReport, RunError> {
+    let scenario = &*scenario.for_seed(seed);
     let model_name = options
         .model
         .clone()

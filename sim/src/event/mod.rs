@@ -15,6 +15,6 @@ mod runner;
 mod stream;
 mod tasks;
 
-pub use net::{CrashKind, BACKLOG, WINDOW};
+pub use net::{CrashKind, Net, BACKLOG, WINDOW};
 pub use runner::run;
 pub use stream::{EventListener, EventReader, EventTransport, EventWriter, SharedNet};

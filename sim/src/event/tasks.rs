@@ -36,6 +36,8 @@ struct State {
     live: Vec<Option<u64>>,
     names: Vec<Arc<str>>,
     epoch: Option<Instant>,
+    /// Task polls so far: while it stands still, no table can change.
+    polls: u64,
 }
 
 /// The task registry of one run, shared with the runtime's hooks.
@@ -70,6 +72,7 @@ impl Tasks {
             })
             .on_before_task_poll(move |meta: &TaskMeta<'_>| {
                 let mut s = before.lock();
+                s.polls += 1;
                 let owner = s.owners.get(&meta.id()).copied();
                 s.current = owner;
                 if let Some(epoch) = s.epoch {
@@ -90,6 +93,11 @@ impl Tasks {
             .on_task_terminate(move |meta: &TaskMeta<'_>| {
                 end.lock().owners.remove(&meta.id());
             });
+    }
+
+    /// Task polls so far.
+    pub fn polls(&self) -> u64 {
+        self.lock().polls
     }
 
     /// Sets the instant simulated time counts from.

@@ -15,16 +15,20 @@
 //! once; a power loss leaves peers seeing nothing; a process crash sends
 //! each peer a FIN, or a RST where the crashed end had unread data.
 
+mod pipe;
+mod streams;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::task::Waker;
 use std::time::Duration;
 
-use bytes::{Buf, BytesMut};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
+
+use pipe::{Pipe, SegKind};
 
 /// Most bytes a pipe holds (in flight plus unread) before writes wait.
 pub const WINDOW: usize = 64 * 1024;
@@ -47,89 +51,6 @@ pub enum CrashKind {
 
 /// One end of a stream: `(stream id, side)`.
 pub type EndRef = (u64, usize);
-
-#[derive(Debug)]
-enum SegKind {
-    Data(BytesMut),
-    Fin,
-    Rst,
-}
-
-#[derive(Debug)]
-struct Seg {
-    at: Instant,
-    held: bool,
-    kind: SegKind,
-}
-
-#[derive(Debug, Default)]
-struct Pipe {
-    segs: VecDeque<Seg>,
-    /// Data bytes in `segs`.
-    bytes: usize,
-    last_at: Option<Instant>,
-    fin_sent: bool,
-    /// A segment was lost: nothing more is ever delivered.
-    stalled: bool,
-    /// The reading end is closed: writes are discarded.
-    reader_gone: bool,
-    reader: Option<Waker>,
-    writer: Option<Waker>,
-}
-
-impl Pipe {
-    fn wake_reader(&mut self) {
-        if let Some(w) = self.reader.take() {
-            w.wake();
-        }
-    }
-
-    fn wake_writer(&mut self) {
-        if let Some(w) = self.writer.take() {
-            w.wake();
-        }
-    }
-
-    fn wake_both(&mut self) {
-        self.wake_reader();
-        self.wake_writer();
-    }
-
-    /// Appends a segment deliverable `latency` from `now` (never before the
-    /// previous one), or marks the pipe stalled when the link is cut.
-    fn push(&mut self, now: Instant, latency: Duration, cut: bool, held: bool, kind: SegKind) {
-        if cut || self.stalled {
-            self.stalled = true;
-            return;
-        }
-        let at = self
-            .last_at
-            .map_or(now + latency, |last| last.max(now + latency));
-        self.last_at = Some(at);
-        if let (SegKind::Data(more), Some(back)) = (&kind, self.segs.back_mut()) {
-            if let (SegKind::Data(data), true) =
-                (&mut back.kind, back.at == at && back.held == held)
-            {
-                data.extend_from_slice(more);
-                self.bytes += more.len();
-                self.wake_reader();
-                return;
-            }
-        }
-        if let SegKind::Data(d) = &kind {
-            self.bytes += d.len();
-        }
-        self.segs.push_back(Seg { at, held, kind });
-        self.wake_reader();
-    }
-
-    fn discard(&mut self) {
-        self.segs.clear();
-        self.bytes = 0;
-        self.reader_gone = true;
-        self.wake_writer();
-    }
-}
 
 #[derive(Debug)]
 struct End {
@@ -575,217 +496,5 @@ impl Net {
             }
         }
         Ok(Some(((id, 0), local, remote)))
-    }
-
-    // ----- streams ----------------------------------------------------------
-
-    fn check_end(&self, end: EndRef) -> io::Result<&Stream> {
-        let stream = self
-            .streams
-            .get(&end.0)
-            .ok_or_else(|| gone_error("stream closed"))?;
-        let e = &stream.ends[end.1];
-        if e.dead || !self.is_live(e.host, e.incarnation) {
-            return Err(gone_error("host crashed"));
-        }
-        Ok(stream)
-    }
-
-    /// Reads what has arrived for `end` into `buf`. The waker is
-    /// registered when nothing is deliverable.
-    pub fn read(
-        &mut self,
-        end: EndRef,
-        now: Instant,
-        buf: &mut tokio::io::ReadBuf<'_>,
-        waker: &Waker,
-    ) -> io::Result<ReadOutcome> {
-        self.check_end(end)?;
-        let Some(stream) = self.streams.get_mut(&end.0) else {
-            return Err(gone_error("stream closed"));
-        };
-        let pipe = &mut stream.pipes[1 - end.1];
-        if pipe
-            .segs
-            .back()
-            .is_some_and(|s| matches!(s.kind, SegKind::Rst) && !s.held && s.at <= now)
-        {
-            pipe.segs.clear();
-            pipe.bytes = 0;
-            return Err(io::Error::new(
-                io::ErrorKind::ConnectionReset,
-                "connection reset",
-            ));
-        }
-        let mut copied = 0;
-        let mut due = None;
-        while buf.remaining() > 0 {
-            let Some(seg) = pipe.segs.front_mut() else {
-                break;
-            };
-            if seg.held {
-                break;
-            }
-            if seg.at > now {
-                due = Some(seg.at);
-                break;
-            }
-            match &mut seg.kind {
-                SegKind::Data(data) => {
-                    let n = data.len().min(buf.remaining());
-                    buf.put_slice(&data[..n]);
-                    data.advance(n);
-                    copied += n;
-                    pipe.bytes -= n;
-                    if data.is_empty() {
-                        pipe.segs.pop_front();
-                    }
-                }
-                // The end of the stream: stays, so later reads see it too.
-                SegKind::Fin if copied == 0 => return Ok(ReadOutcome::Ready),
-                SegKind::Fin | SegKind::Rst => break,
-            }
-        }
-        if copied > 0 || buf.remaining() == 0 {
-            pipe.wake_writer();
-            return Ok(ReadOutcome::Ready);
-        }
-        pipe.reader = Some(waker.clone());
-        Ok(ReadOutcome::WaitUntil(due))
-    }
-
-    /// Writes up to the window from `buf` for `end`: `Ok(None)` when the
-    /// window is full (the waker is registered).
-    pub fn write(
-        &mut self,
-        end: EndRef,
-        now: Instant,
-        buf: &[u8],
-        waker: &Waker,
-    ) -> io::Result<Option<usize>> {
-        let stream = self.check_end(end)?;
-        let (from, to) = (stream.ends[end.1].host, stream.ends[1 - end.1].host);
-        let reset = stream.pipes[1 - end.1]
-            .segs
-            .back()
-            .is_some_and(|s| matches!(s.kind, SegKind::Rst) && !s.held && s.at <= now);
-        if reset {
-            return Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "connection reset by peer",
-            ));
-        }
-        let latency = self.latency(from, to);
-        let cut = self.cut.contains(&(from, to));
-        let held = self.held.contains(&(from, to));
-        let Some(stream) = self.streams.get_mut(&end.0) else {
-            return Err(gone_error("stream closed"));
-        };
-        let pipe = &mut stream.pipes[end.1];
-        if pipe.fin_sent {
-            return Err(io::Error::new(
-                io::ErrorKind::BrokenPipe,
-                "write after shutdown",
-            ));
-        }
-        if pipe.reader_gone || pipe.stalled || cut {
-            pipe.stalled |= cut;
-            return Ok(Some(buf.len()));
-        }
-        if pipe.bytes >= WINDOW {
-            pipe.writer = Some(waker.clone());
-            return Ok(None);
-        }
-        let n = buf.len().min(WINDOW - pipe.bytes);
-        let data = BytesMut::from(&buf[..n]);
-        pipe.push(now, latency, cut, held, SegKind::Data(data));
-        Ok(Some(n))
-    }
-
-    /// Sends `end`'s FIN (once).
-    pub fn shutdown(&mut self, end: EndRef, now: Instant) {
-        let Some(stream) = self.streams.get(&end.0) else {
-            return;
-        };
-        if stream.ends[end.1].dead {
-            return;
-        }
-        let (from, to) = (stream.ends[end.1].host, stream.ends[1 - end.1].host);
-        let latency = self.latency(from, to);
-        let cut = self.cut.contains(&(from, to));
-        let held = self.held.contains(&(from, to));
-        let Some(stream) = self.streams.get_mut(&end.0) else {
-            return;
-        };
-        let pipe = &mut stream.pipes[end.1];
-        if !pipe.fin_sent {
-            pipe.fin_sent = true;
-            pipe.push(now, latency, cut, held, SegKind::Fin);
-        }
-    }
-
-    /// One half of `end` was dropped: the write half sends a FIN; the last
-    /// half closes the end (RST instead when it had unread data).
-    pub fn drop_half(&mut self, end: EndRef, write_half: bool, now: Instant) {
-        let Some(stream) = self.streams.get_mut(&end.0) else {
-            return;
-        };
-        let e = &mut stream.ends[end.1];
-        e.halves = e.halves.saturating_sub(1);
-        let last = e.halves == 0;
-        if e.dead {
-            self.maybe_remove(end.0);
-            return;
-        }
-        if write_half && !last {
-            self.shutdown(end, now);
-        }
-        if last {
-            self.close_end(end, now);
-        }
-    }
-
-    /// Closes a live end as its process would: FIN, or RST with unread data.
-    fn close_end(&mut self, end: EndRef, now: Instant) {
-        let Some(stream) = self.streams.get(&end.0) else {
-            return;
-        };
-        if stream.ends[end.1].gone {
-            return;
-        }
-        let (from, to) = (stream.ends[end.1].host, stream.ends[1 - end.1].host);
-        let latency = self.latency(from, to);
-        let cut = self.cut.contains(&(from, to));
-        let held = self.held.contains(&(from, to));
-        let Some(stream) = self.streams.get_mut(&end.0) else {
-            return;
-        };
-        let e = &mut stream.ends[end.1];
-        e.gone = true;
-        self.hosts[from].ends.remove(&end);
-        if e.handed {
-            self.hosts[from].open -= 1;
-        }
-        let unread = stream.pipes[1 - end.1].bytes > 0;
-        let out = &mut stream.pipes[end.1];
-        if unread {
-            out.push(now, latency, cut, held, SegKind::Rst);
-        } else if !out.fin_sent {
-            out.push(now, latency, cut, held, SegKind::Fin);
-        }
-        out.fin_sent = true;
-        stream.pipes[1 - end.1].discard();
-        self.maybe_remove(end.0);
-    }
-
-    /// Forgets a stream once neither end can touch it.
-    fn maybe_remove(&mut self, id: u64) {
-        let done = self
-            .streams
-            .get(&id)
-            .is_some_and(|s| s.ends.iter().all(|e| (e.gone || e.dead) && e.halves == 0));
-        if done {
-            self.streams.remove(&id);
-        }
     }
 }
