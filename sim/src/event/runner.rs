@@ -92,10 +92,12 @@ struct EventRun<'a> {
     epoch: Instant,
     /// A node future that returned an error (a host failure).
     failed: Arc<Mutex<Option<String>>>,
-    /// The last observation and the task polls (plus faults) it saw: no
-    /// poll and no fault since means no table changed, so checks reuse it.
-    observed: Option<(u64, Vec<Observed>)>,
-    faults_applied: u64,
+    /// The last observation of each host and the polls of its tasks it
+    /// saw (`None`: observe again). A table changes only in its host's
+    /// tasks, or by a crash or restart, so a host whose tasks have not been
+    /// polled since is not observed again.
+    observed: Vec<Observed>,
+    seen_polls: Vec<Option<u64>>,
 }
 
 /// Who each node is configured with, in index order, without scanning
@@ -159,8 +161,8 @@ impl<'a> EventRun<'a> {
             taken: Vec::new(),
             epoch,
             failed: Arc::default(),
-            observed: None,
-            faults_applied: 0,
+            observed: Vec::new(),
+            seen_polls: Vec::new(),
         }
     }
 
@@ -254,7 +256,6 @@ impl<'a> EventRun<'a> {
             }
             while let Some(tf) = self.faults.get(next_fault).filter(|f| f.at <= now).cloned() {
                 self.apply(&tf.fault, now);
-                self.faults_applied += 1;
                 next_fault += 1;
             }
             if take_due(&mut self.wanted, now, &mut self.taken) {
@@ -292,6 +293,7 @@ impl<'a> EventRun<'a> {
                 let incarnation = self.net().restart(a);
                 self.hosts[a].up = true;
                 self.hosts[a].incarnation = incarnation;
+                self.forget_observation(a);
                 self.start(a, Duration::ZERO);
             }
             Fault::Restart(_) => {}
@@ -304,6 +306,7 @@ impl<'a> EventRun<'a> {
         }
         self.hosts[a].up = false;
         self.tasks.down(a);
+        self.forget_observation(a);
         *self.hosts[a]
             .slot
             .lock()
@@ -316,11 +319,32 @@ impl<'a> EventRun<'a> {
 
     /// [`EventRun::observe`], reused while nothing ran in between.
     fn observe_cached(&mut self) -> &[Observed] {
-        let stamp = self.tasks.polls() + self.faults_applied;
-        if self.observed.as_ref().map_or(true, |(at, _)| *at != stamp) {
-            self.observed = Some((stamp, self.observe()));
+        if self.observed.len() != self.hosts.len() {
+            self.observed = self.observe();
+            self.seen_polls = vec![None; self.hosts.len()];
         }
-        self.observed.as_ref().map_or(&[], |(_, o)| o.as_slice())
+        let polls = self.tasks.polls();
+        let net = self.net.lock().unwrap_or_else(PoisonError::into_inner);
+        for (i, o) in self.observed.iter_mut().enumerate() {
+            o.open_streams = net.open_streams(i);
+            if self.seen_polls[i] != Some(polls[i]) {
+                self.seen_polls[i] = Some(polls[i]);
+                let node = self.hosts[i]
+                    .slot
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone();
+                o.view = node.map(|n| n.view());
+            }
+        }
+        &self.observed
+    }
+
+    /// Host `a`'s slot changed outside its tasks: observe it afresh.
+    fn forget_observation(&mut self, a: usize) {
+        if let Some(seen) = self.seen_polls.get_mut(a) {
+            *seen = None;
+        }
     }
 
     fn observe(&self) -> Vec<Observed> {

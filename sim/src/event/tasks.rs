@@ -36,8 +36,9 @@ struct State {
     live: Vec<Option<u64>>,
     names: Vec<Arc<str>>,
     epoch: Option<Instant>,
-    /// Task polls so far: while it stands still, no table can change.
-    polls: u64,
+    /// Polls of each host's tasks so far: while a host's count stands
+    /// still, its table cannot change.
+    polls: Vec<u64>,
 }
 
 /// The task registry of one run, shared with the runtime's hooks.
@@ -52,6 +53,7 @@ impl Tasks {
             let mut s = tasks.lock();
             s.names = names.iter().map(|n| Arc::from(n.as_str())).collect();
             s.live = vec![None; names.len()];
+            s.polls = vec![0; names.len()];
         }
         tasks
     }
@@ -72,8 +74,10 @@ impl Tasks {
             })
             .on_before_task_poll(move |meta: &TaskMeta<'_>| {
                 let mut s = before.lock();
-                s.polls += 1;
                 let owner = s.owners.get(&meta.id()).copied();
+                if let Some(o) = owner {
+                    s.polls[o.host] += 1;
+                }
                 s.current = owner;
                 if let Some(epoch) = s.epoch {
                     set_runner_time(Instant::now().saturating_duration_since(epoch));
@@ -95,9 +99,9 @@ impl Tasks {
             });
     }
 
-    /// Task polls so far.
-    pub fn polls(&self) -> u64 {
-        self.lock().polls
+    /// Polls of each host's tasks so far.
+    pub fn polls(&self) -> Vec<u64> {
+        self.lock().polls.clone()
     }
 
     /// Sets the instant simulated time counts from.
