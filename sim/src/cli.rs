@@ -5,6 +5,7 @@ use std::process::Command;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use peerlink_core::policy::TieBreakPolicy;
+use peerlink_sim::merge::{merge, Shard};
 use peerlink_sim::model::all_models;
 use peerlink_sim::runner::{run, Backend, RunOptions, RunReport};
 use peerlink_sim::scenario::Scenario;
@@ -46,6 +47,17 @@ enum Cmd {
         /// runtime, in-memory streams; much faster).
         #[arg(long, value_enum, default_value_t = Backend::Turmoil)]
         backend: Backend,
+        /// `I/N`: run only every N-th seed of the range, from the I-th
+        /// (0-based), for sweeps split across machines (`merge` joins them).
+        #[arg(long)]
+        shard: Option<Shard>,
+    },
+    /// Combine `run --json` outputs (one file per shard) into one report per
+    /// scenario: failures with their replay commands, trace-hash counts.
+    Merge {
+        /// Files holding `run --json` lines.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
     },
     /// Run one seed and print its trace hash (and trace, with --trace).
     Replay {
@@ -199,6 +211,7 @@ pub fn main() -> i32 {
             json,
             policy,
             backend,
+            shard,
         } => {
             let (scenarios, seeds) = match (scenarios_named(&scenario), parse_seeds(&seeds)) {
                 (Ok(s), Ok(seeds)) => (s, seeds),
@@ -206,6 +219,10 @@ pub fn main() -> i32 {
             };
             if let Err(e) = check_policy(&policy) {
                 return usage(e);
+            }
+            let seeds = shard.map_or(seeds.clone(), |s| s.select(&seeds));
+            if seeds.is_empty() {
+                return usage("this shard has no seeds in the range");
             }
             run_sweeps(&scenarios, &seeds, jobs(j), json, policy, backend)
         }
@@ -263,6 +280,7 @@ pub fn main() -> i32 {
             }
             check_determinism(&scenarios, &seeds, backend)
         }
+        Cmd::Merge { files } => merge_files(&files),
         Cmd::ModelCheck {
             nodes,
             policy,
@@ -271,6 +289,29 @@ pub fn main() -> i32 {
             recovery,
         } => model_check(nodes, &policy, depth, faults, recovery),
     }
+}
+
+fn merge_files(files: &[std::path::PathBuf]) -> i32 {
+    let mut inputs = Vec::new();
+    for f in files {
+        match std::fs::read_to_string(f) {
+            Ok(text) => inputs.push((f.display().to_string(), text)),
+            Err(e) => return usage(format!("{}: {e}", f.display())),
+        }
+    }
+    let reports = match merge(&inputs) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
+    let mut bad = false;
+    for r in &reports {
+        bad |= r["failed"].as_array().is_some_and(|a| !a.is_empty());
+        bad |= r["nondeterministic_seeds"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty());
+        println!("{r}");
+    }
+    i32::from(bad)
 }
 
 fn model_check(
@@ -338,7 +379,12 @@ fn run_sweeps(
         );
     }
     for scenario in scenarios {
-        let bar = progress(seeds.len());
+        // No bar under --json (indicatif draws only on a terminal anyway).
+        let bar = if json {
+            ProgressBar::hidden()
+        } else {
+            progress(seeds.len())
+        };
         bar.set_message(scenario.name.clone());
         let watch = Stopwatch::start();
         let reports = match sweep(scenario, seeds, jobs, &options, &bar) {
@@ -355,7 +401,10 @@ fn run_sweeps(
             .first()
             .map_or(scenario.model.clone(), |r| r.model.clone());
         if json {
-            let obj = peerlink_sim::sweep::summary_json(&scenario.name, &model, &reports, wall);
+            let mut obj = peerlink_sim::sweep::summary_json(&scenario.name, &model, &reports, wall);
+            if let Some(map) = obj.as_object_mut() {
+                map.insert("backend".into(), backend.to_string().into());
+            }
             println!("{obj}");
         } else {
             let first = failed

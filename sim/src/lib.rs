@@ -21,6 +21,7 @@
 //! - [`view`]: the node table shape invariants read.
 //! - [`snapshot`]: a run as a reviewable, seed-fixed structure for insta snapshots.
 //! - [`sweep`]: many seeds across threads.
+//! - [`merge`]: `--shard I/N`, and combining shards' JSON results.
 //! - [`wallclock`]: the one wall clock, for speed reports only.
 
 pub mod bench;
@@ -31,6 +32,7 @@ pub mod faults;
 pub mod hostile;
 pub mod invariants;
 pub mod legacy;
+pub mod merge;
 pub mod model;
 pub mod runner;
 pub mod scenario;
