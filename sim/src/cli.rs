@@ -6,10 +6,11 @@ use std::process::Command;
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use peerlink_core::policy::TieBreakPolicy;
+use peerlink_sim::merge::{merge, Shard};
 use peerlink_sim::model::all_models;
-use peerlink_sim::runner::{run, RunOptions, RunReport};
+use peerlink_sim::runner::{run, Backend, RunOptions, RunReport};
 use peerlink_sim::scenario::Scenario;
-use peerlink_sim::scenarios::{all_scenarios, scenario_by_name};
+use peerlink_sim::scenarios::{all_scenarios, large_scenarios, scenario_by_name};
 use peerlink_sim::sweep::sweep;
 use peerlink_sim::timeline::{self, Timeline};
 use peerlink_sim::trace::TraceRecord;
@@ -45,6 +46,21 @@ enum Cmd {
         /// Run every node under this tie-break policy or legacy model.
         #[arg(long)]
         policy: Option<String>,
+        /// Simulated network: turmoil (the reference) or event (one paused
+        /// runtime, in-memory streams; much faster).
+        #[arg(long, value_enum, default_value_t = Backend::Turmoil)]
+        backend: Backend,
+        /// `I/N`: run only every N-th seed of the range, from the I-th
+        /// (0-based), for sweeps split across machines (`merge` joins them).
+        #[arg(long)]
+        shard: Option<Shard>,
+    },
+    /// Combine `run --json` outputs (one file per shard) into one report per
+    /// scenario: failures with their replay commands, trace-hash counts.
+    Merge {
+        /// Files holding `run --json` lines.
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
     },
     /// Run one seed and print its trace hash (and trace, with --trace).
     Replay {
@@ -68,6 +84,10 @@ enum Cmd {
         /// Run every node under this tie-break policy or legacy model.
         #[arg(long)]
         policy: Option<String>,
+        /// Simulated network: turmoil (the reference) or event (one paused
+        /// runtime, in-memory streams; much faster).
+        #[arg(long, value_enum, default_value_t = Backend::Turmoil)]
+        backend: Backend,
     },
     /// Run the bug catalog live: each naive design on its seed, ours on a sweep.
     Catalog {
@@ -100,6 +120,10 @@ enum Cmd {
         /// `N` or `A..B`.
         #[arg(long, default_value = "20")]
         seeds: String,
+        /// Simulated network: turmoil (the reference) or event (one paused
+        /// runtime, in-memory streams; much faster).
+        #[arg(long, value_enum, default_value_t = Backend::Turmoil)]
+        backend: Backend,
         /// Print only the trace hash (used by the second process).
         #[arg(long, hide = true)]
         hash_only_seed: Option<u64>,
@@ -207,6 +231,8 @@ pub fn main() -> i32 {
             jobs: j,
             json,
             policy,
+            backend,
+            shard,
         } => {
             let (scenarios, seeds) = match (scenarios_named(&scenario), parse_seeds(&seeds)) {
                 (Ok(s), Ok(seeds)) => (s, seeds),
@@ -215,7 +241,11 @@ pub fn main() -> i32 {
             if let Err(e) = check_policy(&policy) {
                 return usage(e);
             }
-            run_sweeps(&scenarios, &seeds, jobs(j), json, policy)
+            let seeds = shard.map_or(seeds.clone(), |s| s.select(&seeds));
+            if seeds.is_empty() {
+                return usage("this shard has no seeds in the range");
+            }
+            run_sweeps(&scenarios, &seeds, jobs(j), json, policy, backend)
         }
         Cmd::Replay {
             scenario,
@@ -224,6 +254,7 @@ pub fn main() -> i32 {
             trace_format,
             html,
             policy,
+            backend,
         } => {
             let Some(s) = scenario_by_name(&scenario) else {
                 return usage(format!(
@@ -234,7 +265,7 @@ pub fn main() -> i32 {
                 return usage(e);
             }
             let format = trace_format.or(trace.then_some(TraceFormat::Text));
-            replay(&s, seed, format, html, policy)
+            replay(&s, seed, format, html, policy, backend)
         }
         Cmd::Catalog {
             json,
@@ -262,16 +293,18 @@ pub fn main() -> i32 {
             scenario,
             seeds,
             hash_only_seed,
+            backend,
         } => {
             let (scenarios, seeds) = match (scenarios_named(&scenario), parse_seeds(&seeds)) {
                 (Ok(s), Ok(seeds)) => (s, seeds),
                 (Err(e), _) | (_, Err(e)) => return usage(e),
             };
             if let Some(seed) = hash_only_seed {
-                return print_hash_only(&scenarios, seed);
+                return print_hash_only(&scenarios, seed, backend);
             }
-            check_determinism(&scenarios, &seeds)
+            check_determinism(&scenarios, &seeds, backend)
         }
+        Cmd::Merge { files } => merge_files(&files),
         Cmd::ModelCheck {
             nodes,
             policy,
@@ -280,6 +313,29 @@ pub fn main() -> i32 {
             recovery,
         } => model_check(nodes, &policy, depth, faults, recovery),
     }
+}
+
+fn merge_files(files: &[std::path::PathBuf]) -> i32 {
+    let mut inputs = Vec::new();
+    for f in files {
+        match std::fs::read_to_string(f) {
+            Ok(text) => inputs.push((f.display().to_string(), text)),
+            Err(e) => return usage(format!("{}: {e}", f.display())),
+        }
+    }
+    let reports = match merge(&inputs) {
+        Ok(r) => r,
+        Err(e) => return usage(e),
+    };
+    let mut bad = false;
+    for r in &reports {
+        bad |= r["failed"].as_array().is_some_and(|a| !a.is_empty());
+        bad |= r["nondeterministic_seeds"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty());
+        println!("{r}");
+    }
+    i32::from(bad)
 }
 
 fn model_check(
@@ -314,6 +370,10 @@ fn list() -> i32 {
     for s in all_scenarios() {
         println!("  {:<20} {} nodes  {}", s.name, s.nodes, s.summary);
     }
+    println!("large scenarios (by name only, not in `all`; use --backend event):");
+    for s in large_scenarios() {
+        println!("  {:<20} {} nodes  {}", s.name, s.nodes, s.summary);
+    }
     println!("policies and models (--policy):");
     for m in all_models() {
         println!("  {:<20} {}", m.name(), m.describe());
@@ -327,8 +387,10 @@ fn run_sweeps(
     jobs: usize,
     json: bool,
     policy: Option<String>,
+    backend: Backend,
 ) -> i32 {
     let options = RunOptions {
+        backend,
         keep_trace: false,
         model: policy,
         ..RunOptions::default()
@@ -341,7 +403,12 @@ fn run_sweeps(
         );
     }
     for scenario in scenarios {
-        let bar = progress(seeds.len());
+        // No bar under --json (indicatif draws only on a terminal anyway).
+        let bar = if json {
+            ProgressBar::hidden()
+        } else {
+            progress(seeds.len())
+        };
         bar.set_message(scenario.name.clone());
         let watch = Stopwatch::start();
         let reports = match sweep(scenario, seeds, jobs, &options, &bar) {
@@ -358,7 +425,10 @@ fn run_sweeps(
             .first()
             .map_or(scenario.model.clone(), |r| r.model.clone());
         if json {
-            let obj = peerlink_sim::sweep::summary_json(&scenario.name, &model, &reports, wall);
+            let mut obj = peerlink_sim::sweep::summary_json(&scenario.name, &model, &reports, wall);
+            if let Some(map) = obj.as_object_mut() {
+                map.insert("backend".into(), backend.to_string().into());
+            }
             println!("{obj}");
         } else {
             let first = failed
@@ -390,8 +460,10 @@ fn replay(
     format: Option<TraceFormat>,
     html: Option<PathBuf>,
     policy: Option<String>,
+    backend: Backend,
 ) -> i32 {
     let options = RunOptions {
+        backend,
         keep_trace: format.is_some() || html.is_some(),
         model: policy,
         ..RunOptions::default()
@@ -529,9 +601,13 @@ fn run_catalog(seeds: &[u64], jobs: usize, json: bool) -> i32 {
     i32::from(!ok)
 }
 
-fn print_hash_only(scenarios: &[Scenario], seed: u64) -> i32 {
+fn print_hash_only(scenarios: &[Scenario], seed: u64, backend: Backend) -> i32 {
+    let options = RunOptions {
+        backend,
+        ..RunOptions::default()
+    };
     for s in scenarios {
-        match run(s, seed, &RunOptions::default()) {
+        match run(s, seed, &options) {
             Ok(r) => println!("{} {} {}", s.name, seed, r.trace_hash),
             Err(e) => return usage(e),
         }
@@ -539,12 +615,13 @@ fn print_hash_only(scenarios: &[Scenario], seed: u64) -> i32 {
     0
 }
 
-fn check_determinism(scenarios: &[Scenario], seeds: &[u64]) -> i32 {
+fn check_determinism(scenarios: &[Scenario], seeds: &[u64], backend: Backend) -> i32 {
     let exe = std::env::current_exe().ok();
     let mut mismatches = 0;
     for s in scenarios {
         for &seed in seeds {
             let keep = RunOptions {
+                backend,
                 keep_trace: true,
                 model: None,
                 ..RunOptions::default()
@@ -561,6 +638,8 @@ fn check_determinism(scenarios: &[Scenario], seeds: &[u64]) -> i32 {
                         "1",
                         "--hash-only-seed",
                         &seed.to_string(),
+                        "--backend",
+                        &backend.to_string(),
                     ])
                     .output()
                     .ok()?;

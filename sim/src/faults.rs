@@ -26,8 +26,14 @@ pub enum Fault {
     Release(usize, usize),
     /// Set a fixed latency on a link.
     Latency(usize, usize, Duration),
-    /// Stop a node's software (its sockets vanish).
+    /// Stop a node's software (its sockets vanish): a power loss, peers
+    /// see nothing.
     Crash(usize),
+    /// Kill a node's process: the OS closes its sockets, so peers get a
+    /// FIN, or a RST where it had unread data. The event backend models
+    /// this; turmoil cannot close a crashed host's sockets
+    /// deterministically and runs it as [`Fault::Crash`].
+    Kill(usize),
     /// Start a crashed node again (fresh process, new node id).
     Restart(usize),
 }
@@ -43,6 +49,7 @@ impl fmt::Display for Fault {
             Fault::Release(a, b) => write!(f, "release n{a} n{b}"),
             Fault::Latency(a, b, d) => write!(f, "latency n{a} n{b} {}ms", d.as_millis()),
             Fault::Crash(a) => write!(f, "crash n{a}"),
+            Fault::Kill(a) => write!(f, "kill n{a}"),
             Fault::Restart(a) => write!(f, "restart n{a}"),
         }
     }
@@ -78,8 +85,10 @@ pub enum FaultKind {
     Hold,
     /// Latency raised, then restored.
     Latency,
-    /// Crash, then restart.
+    /// Crash (power loss), then restart.
     CrashRestart,
+    /// Kill (process crash), then restart.
+    KillRestart,
 }
 
 /// The faults of a scenario.
@@ -164,6 +173,7 @@ fn draw_episode(
             )
         }
         FaultKind::CrashRestart => (Fault::Crash(a), Fault::Restart(a)),
+        FaultKind::KillRestart => (Fault::Kill(a), Fault::Restart(a)),
     };
     out.push(TimedFault {
         at: start,

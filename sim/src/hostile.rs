@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use peerlink::transport::{Link, SimReader, SimWriter, Transport};
+use peerlink::transport::{Link, Transport};
 use peerlink::wire::{decode_frame, Hello, Message, PROTOCOL_VERSION};
 use peerlink::{ConnectionDirection, NodeId};
 use rand::SeedableRng;
@@ -38,6 +38,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::model::{HostCtx, NodeFuture, NodeModel, Observe};
+use crate::transport::{HostReader, HostWriter};
 use crate::view::{ConnView, NodeView, PeerView};
 
 /// Time between two rounds of dials.
@@ -113,7 +114,8 @@ impl NodeModel for GarbageAfterHello {
 /// Configured peers plus every lower-numbered host, in address order.
 fn targets(ctx: &HostCtx) -> BTreeSet<SocketAddr> {
     let index: usize = ctx.name.trim_start_matches('n').parse().unwrap_or(0);
-    let lower = (0..index).map(|j| SocketAddr::new(turmoil::lookup(format!("n{j}")), ctx.port));
+    let lower =
+        (0..index).map(|j| SocketAddr::new(ctx.transport.lookup(&format!("n{j}")), ctx.port));
     ctx.peers.iter().copied().chain(lower).collect()
 }
 
@@ -178,8 +180,8 @@ async fn attack(ctx: &HostCtx, table: &Table, addr: SocketAddr, hello: Hello) ->
 
 /// Sends our hello and reads the first frame of the answer.
 async fn handshake(
-    reader: &mut SimReader,
-    writer: &mut SimWriter,
+    reader: &mut HostReader,
+    writer: &mut HostWriter,
     hello: Hello,
 ) -> Option<Message> {
     writer
@@ -198,7 +200,7 @@ async fn handshake(
 }
 
 /// Reads and discards until the peer closes.
-async fn drain(reader: &mut SimReader) {
+async fn drain(reader: &mut HostReader) {
     let mut sink = [0u8; 256];
     while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {}
 }

@@ -14,6 +14,8 @@
 //! - [`hostile`]: hostile peers (valid handshake, then garbage) for one node of a scenario.
 //! - [`catalog`]: the bug catalog (origin bug → scenario, naive model, seed).
 //! - [`runner`]: one seed of one scenario, with invariants at every checkpoint.
+//! - [`event`]: the event-driven backend: one paused runtime, an in-memory network.
+//! - [`transport`]: the transport a model gets, on either backend.
 //! - [`invariants`]: the checks and their `Violation`s.
 //! - [`trace`]: the canonical event trace and its SHA-256.
 //! - [`timeline`]: the run as a self-contained HTML timeline (`replay --html`).
@@ -21,15 +23,18 @@
 //! - [`view`]: the node table shape invariants read.
 //! - [`snapshot`]: a run as a reviewable, seed-fixed structure for insta snapshots.
 //! - [`sweep`]: many seeds across threads.
+//! - [`merge`]: `--shard I/N`, and combining shards' JSON results.
 //! - [`wallclock`]: the one wall clock, for speed reports only.
 
 pub mod bench;
 pub mod catalog;
 pub mod check;
+pub mod event;
 pub mod faults;
 pub mod hostile;
 pub mod invariants;
 pub mod legacy;
+pub mod merge;
 pub mod model;
 pub mod record;
 pub mod runner;
@@ -39,6 +44,7 @@ pub mod snapshot;
 pub mod sweep;
 pub mod timeline;
 pub mod trace;
+pub mod transport;
 pub mod view;
 pub mod wallclock;
 

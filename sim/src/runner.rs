@@ -19,14 +19,37 @@ use crate::invariants::{Checker, Observed, Violation};
 use crate::model::{model_by_name, HostCtx, NodeModel, Slot};
 use crate::scenario::Scenario;
 use crate::trace::{set_runner_time, Trace, TraceLayer, TraceRecord};
+use crate::transport::HostTransport;
 use crate::view::NodeView;
 
 /// The port every simulated node listens on.
 pub const PORT: u16 = 7000;
 
+/// Which simulated network runs the scenario. Each is deterministic on its
+/// own; traces differ between them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Backend {
+    /// turmoil, stepped tick by tick: the reference.
+    #[default]
+    Turmoil,
+    /// One paused tokio runtime over an in-memory network (`event`).
+    Event,
+}
+
+impl std::fmt::Display for Backend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Backend::Turmoil => "turmoil",
+            Backend::Event => "event",
+        })
+    }
+}
+
 /// How to run.
 #[derive(Clone, Default)]
 pub struct RunOptions {
+    /// The simulated network (turmoil unless asked).
+    pub backend: Backend,
     /// Keep the trace's records (for `replay --trace`), not only its hash.
     pub keep_trace: bool,
     /// Run every node as this model instead of the scenario's (nodes in
@@ -57,6 +80,8 @@ pub struct RunReport {
     pub model: String,
     /// The seed.
     pub seed: u64,
+    /// The backend it ran on.
+    pub backend: Backend,
     /// The first broken invariant, if any.
     pub violation: Option<Violation>,
     /// SHA-256 of the trace.
@@ -77,8 +102,12 @@ pub struct RunReport {
 impl RunReport {
     /// The command that replays this run.
     pub fn replay_command(&self) -> String {
+        let backend = match self.backend {
+            Backend::Turmoil => String::new(),
+            b => format!(" --backend {b}"),
+        };
         format!(
-            "peerlink-sim replay {} --seed {} --policy {} --trace",
+            "peerlink-sim replay {} --seed {} --policy {}{backend} --trace",
             self.scenario, self.seed, self.model
         )
     }
@@ -106,6 +135,7 @@ impl std::fmt::Display for RunError {
 
 /// Runs `scenario` on `seed`.
 pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunReport, RunError> {
+    let scenario = &*scenario.for_seed(seed);
     let model_name = options
         .model
         .clone()
@@ -127,14 +157,16 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
     let mut wanted = options.checkpoints.clone();
     wanted.sort_by_key(|(_, at)| *at);
     let (violation, sim_time, checkpoints, faults) =
-        tracing::subscriber::with_default(subscriber, || {
-            Run::new(scenario, seed, models, wanted).execute()
+        tracing::subscriber::with_default(subscriber, || match options.backend {
+            Backend::Turmoil => Run::new(scenario, seed, models, wanted).execute(),
+            Backend::Event => crate::event::run(scenario, seed, models, wanted),
         });
     let trace = trace.lock().unwrap_or_else(PoisonError::into_inner);
     Ok(RunReport {
         scenario: scenario.name.clone(),
         model: model_name,
         seed,
+        backend: options.backend,
         violation,
         trace_hash: trace.hash(),
         trace: trace.records().to_vec(),
@@ -207,7 +239,7 @@ impl<'a> Run<'a> {
                     config: config.clone(),
                     // A restart is a new process: new node id, new nonces.
                     seed: seed ^ ((i as u64 + 1) << 32) ^ (run << 48),
-                    transport: transport.clone(),
+                    transport: HostTransport::Turmoil(transport.clone()),
                     slot: slot.clone(),
                 };
                 let delay = if run == 0 { start } else { Duration::ZERO };
@@ -246,36 +278,14 @@ impl<'a> Run<'a> {
     }
 
     fn take_checkpoints(&mut self, now: Duration) {
-        while self.wanted.first().is_some_and(|(_, at)| *at <= now) {
-            let (name, _) = self.wanted.remove(0);
-            let nodes = self
-                .observe()
-                .into_iter()
-                .map(|o| (o.name, o.view))
-                .collect();
-            self.taken.push(Checkpoint {
-                name,
-                at: now,
-                nodes,
-            });
+        if take_due(&mut self.wanted, now, &mut self.taken) {
+            let nodes = self.observe();
+            fill_checkpoints(&mut self.taken, &nodes);
         }
     }
 
     fn step_to_end(&mut self) -> (Option<Violation>, Duration) {
-        let quiet_from = self
-            .faults
-            .iter()
-            .map(|f| f.at)
-            .chain(self.starts.iter().copied())
-            .max();
-        let mut checker = Checker::new(self.scenario, quiet_from.unwrap_or_default());
-        let ping = self.scenario.config.ping_interval;
-        let last_wanted = self.wanted.last().map(|(_, at)| *at).unwrap_or_default();
-        let end = self
-            .scenario
-            .duration
-            .max(checker.converge_by() + ping * 3)
-            .max(last_wanted);
+        let (mut checker, end) = plan(self.scenario, &self.faults, &self.starts, &self.wanted);
         let every = self.scenario.checks.check_every;
         let mut next_fault = 0;
         let mut next_check = every;
@@ -320,7 +330,8 @@ impl<'a> Run<'a> {
             Fault::Hold(a, b) => self.sim.hold(n(a), n(b)),
             Fault::Release(a, b) => self.sim.release(n(a), n(b)),
             Fault::Latency(a, b, d) => self.sim.set_link_latency(n(a), n(b), *d),
-            Fault::Crash(a) if self.hosts[*a].up => {
+            // turmoil has no deterministic process crash: a kill is a crash.
+            Fault::Crash(a) | Fault::Kill(a) if self.hosts[*a].up => {
                 self.hosts[*a].up = false;
                 *self.hosts[*a]
                     .slot
@@ -336,7 +347,7 @@ impl<'a> Run<'a> {
                 self.hosts[*a].up = true;
                 self.sim.bounce(n(a));
             }
-            Fault::Crash(_) | Fault::Restart(_) => {}
+            Fault::Crash(_) | Fault::Kill(_) | Fault::Restart(_) => {}
         }
     }
 
@@ -430,6 +441,59 @@ impl<'a> Run<'a> {
     }
 }
 
+/// The run's checker, and the time it ends: the scenario's duration, or
+/// later if convergence (plus three pings) or a checkpoint needs it.
+pub(crate) fn plan(
+    scenario: &Scenario,
+    faults: &[TimedFault],
+    starts: &[Duration],
+    wanted: &[(String, Duration)],
+) -> (Checker, Duration) {
+    let quiet_from = faults
+        .iter()
+        .map(|f| f.at)
+        .chain(starts.iter().copied())
+        .max();
+    let checker = Checker::new(scenario, quiet_from.unwrap_or_default());
+    let ping = scenario.config.ping_interval;
+    let last_wanted = wanted.last().map(|(_, at)| *at).unwrap_or_default();
+    let end = scenario
+        .duration
+        .max(checker.converge_by() + ping * 3)
+        .max(last_wanted);
+    (checker, end)
+}
+
+/// Moves the checkpoints due at `now` from `wanted` to `taken`, with no
+/// tables yet ([`fill_checkpoints`] adds them); whether any was due.
+pub(crate) fn take_due(
+    wanted: &mut Vec<(String, Duration)>,
+    now: Duration,
+    taken: &mut Vec<Checkpoint>,
+) -> bool {
+    let mut any = false;
+    while wanted.first().is_some_and(|(_, at)| *at <= now) {
+        let (name, _) = wanted.remove(0);
+        taken.push(Checkpoint {
+            name,
+            at: now,
+            nodes: Vec::new(),
+        });
+        any = true;
+    }
+    any
+}
+
+/// Gives every checkpoint taken without tables the tables in `nodes`.
+pub(crate) fn fill_checkpoints(taken: &mut [Checkpoint], nodes: &[Observed]) {
+    for c in taken.iter_mut().filter(|c| c.nodes.is_empty()) {
+        c.nodes = nodes
+            .iter()
+            .map(|o| (o.name.clone(), o.view.clone()))
+            .collect();
+    }
+}
+
 /// A model by name: ours and the legacy ones, then the hostile ones (which
 /// only per-node overrides use).
 fn resolve_model(name: &str) -> Option<Arc<dyn NodeModel>> {
@@ -450,7 +514,7 @@ pub fn build_sim(scenario: &Scenario, seed: u64) -> turmoil::Sim<'static> {
         .build()
 }
 
-fn host_failure(at: Duration, error: &str) -> Violation {
+pub(crate) fn host_failure(at: Duration, error: &str) -> Violation {
     Violation {
         invariant: "host-ran",
         at,

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use peerlink::Config;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::faults::{FaultPlan, TimedFault};
@@ -19,6 +19,12 @@ pub enum Knows {
     All,
     /// Only these (a knows b) pairs.
     Only(Vec<(usize, usize)>),
+    /// Each node knows this many others, drawn from the run's seed;
+    /// [`Scenario::for_seed`] turns it into `Only` before a run.
+    Random {
+        /// Peers per node.
+        peers: usize,
+    },
 }
 
 impl Knows {
@@ -28,6 +34,8 @@ impl Knows {
             && match self {
                 Knows::All => true,
                 Knows::Only(pairs) => pairs.contains(&(a, b)),
+                // Unresolved: see `Scenario::for_seed`.
+                Knows::Random { .. } => false,
             }
     }
 }
@@ -187,6 +195,27 @@ impl Scenario {
         self
     }
 
+    /// This scenario as run on `seed`: [`Knows::Random`] drawn (from an RNG
+    /// of its own, so start times and faults draw as before); anything
+    /// else as it is.
+    pub fn for_seed(&self, seed: u64) -> std::borrow::Cow<'_, Scenario> {
+        let Knows::Random { peers } = self.knows else {
+            return std::borrow::Cow::Borrowed(self);
+        };
+        let n = self.nodes;
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6b6e_6f77_735f_7065);
+        let mut pairs = Vec::new();
+        for a in 0..n {
+            let others = n.saturating_sub(1);
+            for i in rand::seq::index::sample(&mut rng, others, peers.min(others)) {
+                pairs.push((a, if i >= a { i + 1 } else { i }));
+            }
+        }
+        let mut resolved = self.clone();
+        resolved.knows = Knows::Only(pairs);
+        std::borrow::Cow::Owned(resolved)
+    }
+
     /// Start time of each node for `rng` (drawn from the run's seed).
     pub fn start_times(&self, rng: &mut ChaCha8Rng) -> Vec<Duration> {
         (0..self.nodes)
@@ -209,15 +238,21 @@ impl Scenario {
     /// Pairs `(a, b)`, `a < b`, that must end up connected: one of the two
     /// is configured with the other.
     pub fn expected_pairs(&self) -> Vec<(usize, usize)> {
-        let mut pairs = Vec::new();
-        for a in 0..self.nodes {
-            for b in a + 1..self.nodes {
-                if self.knows.knows(a, b) || self.knows.knows(b, a) {
-                    pairs.push((a, b));
-                }
-            }
+        match &self.knows {
+            Knows::All => (0..self.nodes)
+                .flat_map(|a| (a + 1..self.nodes).map(move |b| (a, b)))
+                .collect(),
+            Knows::Random { .. } => Vec::new(),
+            // Linear in the pairs: `knows` scans them, so the nested loop
+            // was quadratic in nodes times the pairs.
+            Knows::Only(pairs) => pairs
+                .iter()
+                .filter(|&&(a, b)| a != b && a < self.nodes && b < self.nodes)
+                .map(|&(a, b)| (a.min(b), a.max(b)))
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect(),
         }
-        pairs
     }
 }
 

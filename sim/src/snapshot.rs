@@ -106,6 +106,7 @@ pub fn snapshot(
         keep_trace: options.trace != TraceDetail::Off,
         model: options.model.clone(),
         checkpoints: options.checkpoints.clone(),
+        ..RunOptions::default()
     };
     let report = run(scenario, seed, &run_options)?;
     Ok(RunSnapshot::from_report(scenario, &report, options))

@@ -4,7 +4,7 @@
 //! event in order. Wall time, thread ids and pointers never appear. The
 //! SHA-256 of the records' canonical lines is the run's fingerprint.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -29,6 +29,28 @@ thread_local! {
 /// Sets the simulated time stamped on runner events.
 pub fn set_runner_time(t: Duration) {
     RUNNER_TIME.with(|c| c.set(t));
+}
+
+/// Whose code runs now, on a backend where every host shares one runtime
+/// (the event backend; turmoil names the host with its own span instead).
+#[derive(Clone, Debug, Default)]
+pub enum TaskHost {
+    /// The runner (or turmoil): host from the span, else `sim`.
+    #[default]
+    Runner,
+    /// A task of this host.
+    Host(Arc<str>),
+    /// A task of a crashed incarnation: its events are not recorded.
+    Muted,
+}
+
+thread_local! {
+    static TASK_HOST: RefCell<TaskHost> = const { RefCell::new(TaskHost::Runner) };
+}
+
+/// Sets whose code runs now on this thread (see [`TaskHost`]).
+pub fn set_task_host(host: TaskHost) {
+    TASK_HOST.with(|h| *h.borrow_mut() = host);
 }
 
 /// The recorded events and the running hash of their lines.
@@ -177,9 +199,13 @@ where
         if !is_recorded(event.metadata()) {
             return;
         }
+        let mut host = match TASK_HOST.with(|h| h.borrow().clone()) {
+            TaskHost::Runner => String::from("sim"),
+            TaskHost::Host(name) => name.to_string(),
+            TaskHost::Muted => return,
+        };
         let mut w = FieldWriter::default();
         event.record(&mut w);
-        let mut host = String::from("sim");
         let mut fields = Vec::new();
         if let Some(scope) = ctx.event_scope(event) {
             for span in scope.from_root() {

@@ -11,8 +11,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::transport::HostWriter;
 use bytes::{Bytes, BytesMut};
-use peerlink::transport::SimWriter;
 use peerlink::wire::{decode_frame, Message, Reason};
 use peerlink::ConnectionId;
 use rand::Rng;
@@ -287,7 +287,7 @@ impl Loop<'_> {
 }
 
 /// Owns the write half: writes queued frames in order.
-async fn write_loop(mut writer: SimWriter, mut queue: mpsc::Receiver<Out>) -> std::io::Result<()> {
+async fn write_loop(mut writer: HostWriter, mut queue: mpsc::Receiver<Out>) -> std::io::Result<()> {
     while let Some(item) = queue.recv().await {
         match item {
             Out::Frame(frame) => writer.write_all(&frame).await?,

@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use peerlink::transport::{Link, SimReader, SimWriter};
+use peerlink::transport::Link;
+
+use crate::transport::{HostReader, HostWriter};
 use peerlink::wire::{decode_frame, Hello, Message, Reason};
 use peerlink_core::handshake::{check_hello, MAX_HANDSHAKE_FRAME};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -42,8 +44,8 @@ impl fmt::Display for Failure {
 
 /// A connection whose handshake finished.
 pub(crate) struct Shaken {
-    pub(crate) reader: SimReader,
-    pub(crate) writer: SimWriter,
+    pub(crate) reader: HostReader,
+    pub(crate) writer: HostWriter,
     /// Bytes read past the handshake.
     pub(crate) buf: BytesMut,
     pub(crate) local_addr: SocketAddr,
@@ -67,7 +69,7 @@ async fn read_message<R: AsyncRead + Unpin>(
     }
 }
 
-async fn write_message(writer: &mut SimWriter, msg: &Message) -> Result<(), Failure> {
+async fn write_message(writer: &mut HostWriter, msg: &Message) -> Result<(), Failure> {
     writer
         .write_all(&msg.to_frame())
         .await
@@ -75,7 +77,7 @@ async fn write_message(writer: &mut SimWriter, msg: &Message) -> Result<(), Fail
     writer.flush().await.map_err(Failure::Io)
 }
 
-fn shaken(link: Link<SimReader, SimWriter>, buf: BytesMut, remote: Hello) -> Shaken {
+fn shaken(link: Link<HostReader, HostWriter>, buf: BytesMut, remote: Hello) -> Shaken {
     Shaken {
         reader: link.reader,
         writer: link.writer,
@@ -88,7 +90,7 @@ fn shaken(link: Link<SimReader, SimWriter>, buf: BytesMut, remote: Hello) -> Sha
 
 /// Dialer: `Hello`, then `HelloAccept` or `HelloReject`.
 pub(crate) async fn dial(
-    mut link: Link<SimReader, SimWriter>,
+    mut link: Link<HostReader, HostWriter>,
     local: Hello,
     max: u32,
 ) -> Result<Shaken, Failure> {
@@ -106,7 +108,7 @@ pub(crate) async fn dial(
 
 /// Acceptor: `Hello` in, `HelloAccept` out.
 pub(crate) async fn accept(
-    mut link: Link<SimReader, SimWriter>,
+    mut link: Link<HostReader, HostWriter>,
     local: Hello,
     max: u32,
 ) -> Result<Shaken, Failure> {
@@ -123,7 +125,7 @@ pub(crate) async fn accept(
 }
 
 /// Refuses an accepted stream: best-effort `HelloReject`, then close.
-pub(crate) async fn reject(link: Link<SimReader, SimWriter>, reason: Reason) {
+pub(crate) async fn reject(link: Link<HostReader, HostWriter>, reason: Reason) {
     let mut writer = link.writer;
     let _ = tokio::time::timeout(CLOSE_WRITE_TIMEOUT, async {
         write_message(&mut writer, &Message::HelloReject(reason)).await?;

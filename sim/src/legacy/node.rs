@@ -9,14 +9,14 @@
 //! This file is the async shell: tasks, sockets, timers. Decisions live in
 //! `table`, the flaws' switches in `design`, the connections in `handshake`
 //! and `conn`. It speaks the real wire protocol and opens every socket
-//! through the host's `SimTransport`, so socket accounting stays exact. It
+//! through the host's transport, so socket accounting stays exact. It
 //! must not touch the library's internals: naive behaviour lives here.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use peerlink::transport::{Link, Listener, SimReader, SimTransport, SimWriter, Transport};
+use peerlink::transport::{Link, Listener, Transport};
 use peerlink::wire::{Hello, Reason, PROTOCOL_VERSION};
 use peerlink::{Config, ConnectionDirection, ConnectionId, NodeId};
 use peerlink_core::backoff::backoff_delay;
@@ -29,6 +29,7 @@ use super::design::{Design, Key};
 use super::handshake::{self, Shaken};
 use super::table::{Held, Table};
 use crate::model::{HostCtx, Observe};
+use crate::transport::{HostReader, HostTransport, HostWriter};
 use crate::view::{ConnView, NodeView};
 
 /// How often the periodic loop looks for configured peers that are neither
@@ -43,7 +44,7 @@ pub(crate) struct Node {
     pub(crate) design: Design,
     pub(crate) config: Config,
     local: Hello,
-    transport: SimTransport,
+    transport: HostTransport,
     table: Mutex<Table>,
     /// Backoff jitter.
     rng: Mutex<ChaCha8Rng>,
@@ -199,7 +200,7 @@ impl Node {
     }
 
     /// The server side: refuse a peer we are connected to, else handshake.
-    fn on_accept(self: &Arc<Self>, link: Link<SimReader, SimWriter>) {
+    fn on_accept(self: &Arc<Self>, link: Link<HostReader, HostWriter>) {
         let key = self.design.key_for(link.remote_addr);
         if !self.table().admit_inbound(key) {
             let reason = Reason::Duplicate;

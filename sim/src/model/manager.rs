@@ -1,9 +1,11 @@
 //! peerlink's own `ConnectionManager` as a simulated node.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use peerlink::manager::{ConnectionManager, ManagerOptions, PeerState, TieBreakPolicy};
+use peerlink::PeerId;
 
 use super::{HostCtx, NodeFuture, NodeModel, Observe};
 use crate::view::{ConnView, NodeView, PeerView};
@@ -42,19 +44,27 @@ impl NodeModel for ManagerModel {
             };
             let (manager, mut events) =
                 ConnectionManager::start(ctx.transport, config, options).await?;
-            *ctx.slot.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(Arc::new(ManagerNode(manager)));
+            *ctx.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(ManagerNode {
+                manager,
+                keys: Mutex::default(),
+            }));
             while events.recv().await.is_some() {}
             Ok(())
         })
     }
 }
 
-struct ManagerNode(ConnectionManager);
+struct ManagerNode {
+    manager: ConnectionManager,
+    /// Each peer's key as text, formatted once: the invariants observe
+    /// every node at every check, and formatting IPs dominated that.
+    keys: Mutex<BTreeMap<PeerId, String>>,
+}
 
 impl Observe for ManagerNode {
     fn view(&self) -> NodeView {
-        let snap = self.0.snapshot();
+        let snap = self.manager.snapshot();
+        let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
         let peers = snap
             .peers
             .iter()
@@ -74,7 +84,10 @@ impl Observe for ManagerNode {
                     conns.get(pos).cloned()
                 });
                 PeerView {
-                    key: row.peer.to_string(),
+                    key: keys
+                        .entry(row.peer)
+                        .or_insert_with(|| row.peer.to_string())
+                        .clone(),
                     ip: row.peer.ip(),
                     connected: row.state == PeerState::Connected,
                     active,

@@ -11,9 +11,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 
-use peerlink::transport::SimTransport;
 use peerlink::Config;
 
+use crate::transport::HostTransport;
 use crate::view::NodeView;
 
 pub use manager::ManagerModel;
@@ -41,8 +41,9 @@ pub struct HostCtx {
     pub config: Config,
     /// Seed of the node's randomness.
     pub seed: u64,
-    /// The host's transport (one per host, kept across restarts).
-    pub transport: SimTransport,
+    /// The host's transport: on turmoil one per host, kept across
+    /// restarts; on the event backend one per incarnation.
+    pub transport: HostTransport,
     /// Publish the running node here.
     pub slot: Slot,
 }

@@ -316,7 +316,9 @@ fn pending_faults(report: &RunReport, end_us: Micros) -> Vec<PendingFault> {
                 start("hold", pair(a, b), vec![pair(a, b)], None);
                 None
             }
-            Fault::Crash(a) => {
+            // A process kill and a power loss both take the node down until
+            // its restart; the label says which.
+            Fault::Crash(a) | Fault::Kill(a) => {
                 start("crash", (a, a), vec![], Some(a));
                 None
             }
