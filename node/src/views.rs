@@ -241,6 +241,7 @@ pub(crate) mod tests {
                     closing: false,
                 }],
                 pending: 0,
+                pending_outbound: 0,
                 last_rtt: Some(Duration::from_micros(250)),
                 counters: PeerCounters {
                     dials: 1,

@@ -217,6 +217,7 @@ impl Table {
             active: None,
             connections: Vec::new(),
             pending: 0,
+            dials_in_flight: 0,
             dials: 0,
             established: 0,
             closed: 0,

@@ -35,6 +35,8 @@ pub struct PeerView {
     pub connections: Vec<ConnView>,
     /// Handshakes in flight.
     pub pending: usize,
+    /// Dials in flight (connect and handshake), whichever task runs them.
+    pub dials_in_flight: usize,
     /// Dials started.
     pub dials: u64,
     /// Connections established.

@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 use super::conn::{self, ConnParts, End, Out};
 use super::design::{Design, Key};
 use super::handshake::{self, Shaken};
+use super::plants::Plant;
 use super::table::{Held, Table};
 use crate::model::{HostCtx, Observe};
 use crate::view::{ConnView, NodeView};
@@ -78,6 +79,9 @@ impl Node {
             Some(Arc::new(Observer(node.clone())));
         tracing::debug!(node = %node_id, model = design.name, "legacy node up");
         tokio::spawn(node.clone().ensure_loop());
+        if let (Plant::RawStream, Some(&peer)) = (design.plant, ctx.peers.first()) {
+            tokio::spawn(hold_raw_stream(peer));
+        }
         if let Some(every) = design.blind_redial_every {
             tokio::spawn(node.clone().blind_redial_loop(every));
         }
@@ -123,17 +127,16 @@ impl Node {
         }
     }
 
-    /// A reconnect task: dials until a dial succeeds (or, if the design
-    /// checks, until the peer is connected), backing off between attempts.
+    /// A reconnect task: dials until a dial succeeds or the peer is
+    /// connected by other means, backing off between attempts.
     async fn reconnect(self: Arc<Self>, key: Key, addr: SocketAddr) {
-        let checks = self.design.dialer_checks_connected;
         let mut failures = 0u32;
         loop {
             if self.dial(key, addr).await {
                 break;
             }
             failures += 1;
-            if checks && self.table().is_connected(key) {
+            if self.table().is_connected(key) {
                 break;
             }
             let c = &self.config;
@@ -155,7 +158,7 @@ impl Node {
             if self.design.backoff_clears_mark {
                 self.table().set_dialing(key, true);
             }
-            if checks && self.table().is_connected(key) {
+            if self.table().is_connected(key) {
                 break;
             }
         }
@@ -165,8 +168,14 @@ impl Node {
     /// One dial: connect, handshake, establish. Returns whether a connection
     /// was established.
     async fn dial(self: &Arc<Self>, key: Key, addr: SocketAddr) -> bool {
-        self.table().count_dial(key);
+        self.table().dial_started(key);
         tracing::debug!(peer = %key, %addr, "dial");
+        let established = self.connect_and_shake(key, addr).await;
+        self.table().dial_ended(key);
+        established
+    }
+
+    async fn connect_and_shake(self: &Arc<Self>, key: Key, addr: SocketAddr) -> bool {
         let c = &self.config;
         let link = match self.transport.connect(addr, None, c.connect_timeout).await {
             Ok(link) => link,
@@ -254,6 +263,15 @@ impl Node {
     pub(crate) fn on_closed(&self, key: Key, id: ConnectionId, end: &End) {
         self.table().on_closed(key, id, end);
     }
+}
+
+/// Planted (`check-raw-stream`): connects to `peer` with turmoil's own
+/// stream, which the host's transport never counts, and holds it for good.
+async fn hold_raw_stream(peer: SocketAddr) {
+    let stream = turmoil::net::TcpStream::connect(peer).await;
+    tracing::debug!(%peer, opened = stream.is_ok(), "planted: raw stream");
+    let _held = stream;
+    std::future::pending::<()>().await;
 }
 
 /// What the simulator sees: the design's own table, keyed its own way.
