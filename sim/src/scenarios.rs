@@ -100,6 +100,12 @@ pub fn core_scenarios() -> Vec<Scenario> {
             secs(10),
         ),
         hostile(
+            "hostile-impersonation",
+            "4 nodes; n3 learns n0's id, then announces it to n1 and n2 every 2 s: filed under n3's IP, n0-n2 untouched",
+            "impersonator",
+            secs(10),
+        ),
+        hostile(
             "hostile-connect-churn",
             "4 nodes; n3 connects and disconnects every 25 ms per node, never finishing a handshake: n0–n2 untouched",
             "connect-churn",

@@ -114,7 +114,11 @@ impl Node {
     }
 
     /// Origin bug #2: every `every`, one dial to every configured peer,
-    /// ignoring whether it is connected or being dialled.
+    /// ignoring whether it is connected or being dialled. The loop shares
+    /// the peer's slot: when its dial ends without a connection (a connected
+    /// server refuses the duplicate and closes it), it runs the peer's
+    /// disconnect path, which closes the live session too; the reconnect
+    /// loop then dials the peer again.
     async fn blind_redial_loop(self: Arc<Self>, every: Duration) {
         loop {
             tokio::time::sleep(every).await;
@@ -122,7 +126,12 @@ impl Node {
             for (key, addr) in peers {
                 tracing::debug!(peer = %key, "periodic redial");
                 let node = self.clone();
-                tokio::spawn(async move { node.dial(key, addr).await });
+                tokio::spawn(async move {
+                    if !node.dial(key, addr).await {
+                        let closed = node.table().drop_peer(key);
+                        tracing::debug!(peer = %key, closed, "periodic redial ended: peer dropped");
+                    }
+                });
             }
         }
     }

@@ -210,6 +210,20 @@ impl Table {
         id
     }
 
+    /// #2's cleanup of an ended dial: the peer's disconnect path, which asks
+    /// every connection to the peer to close. Returns how many it asked.
+    pub(crate) fn drop_peer(&mut self, key: Key) -> usize {
+        let Some(slot) = self.slots.get_mut(&key) else {
+            return 0;
+        };
+        let open = slot.conns.values_mut().filter(|h| !h.view.closing);
+        open.map(|held| {
+            held.view.closing = true;
+            let _ = held.close.try_send(Reason::Duplicate);
+        })
+        .count()
+    }
+
     /// #3's reply path: the writer registered for `ip`.
     pub(crate) fn reply_writer(&self, ip: IpAddr) -> Option<(ConnectionId, mpsc::Sender<Out>)> {
         self.replies.get(&ip).cloned()
@@ -272,6 +286,7 @@ impl Table {
             established: slot.established,
             closed: slot.closed,
             disconnects: slot.disconnects,
+            rtt: None,
         });
         NodeView {
             peers: peers.collect(),

@@ -85,6 +85,7 @@ impl Observe for ManagerNode {
                     established: row.counters.connections,
                     closed: row.counters.closed,
                     disconnects: row.counters.disconnects,
+                    rtt: row.last_rtt,
                 }
             })
             .collect();
