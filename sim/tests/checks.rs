@@ -17,10 +17,22 @@ fn violation(scenario: &str, model: &str) -> Option<Violation> {
     run(&scenario, 0, &options).unwrap().violation
 }
 
+/// Asserts that `scenario` under `model` breaks `invariant` on n0 with
+/// exactly `detail`.
+fn assert_caught(scenario: &str, model: &str, invariant: &str, detail: &str) {
+    let v = violation(scenario, model).expect("caught");
+    assert_eq!(
+        (v.invariant, v.nodes.as_slice(), v.detail.as_str()),
+        (invariant, ["n0".to_string()].as_slice(), detail),
+        "{scenario} under {model}"
+    );
+}
+
 /// `bug-10` supersedes one connection of every pair at about 15 ms: each
 /// planted fault there has a closed connection to show up on.
 const CLOSING: &str = "bug-10";
 
+/// The control, `legacy-sound`, passes the runs the plants fail.
 #[test]
 fn the_control_passes_the_runs_the_plants_fail() {
     assert_eq!(violation(CLOSING, "legacy-sound"), None);
@@ -31,12 +43,11 @@ fn the_control_passes_the_runs_the_plants_fail() {
 /// holding more connections than the transport has sockets open.
 #[test]
 fn a_table_keeping_a_closed_connection_is_caught() {
-    let v = violation(CLOSING, "check-keeps-closed").expect("caught");
-    assert_eq!(v.invariant, "table-matches-sockets");
-    assert_eq!(v.nodes, ["n0"]);
-    assert_eq!(
-        v.detail,
-        "table holds 4 connections but only 2 sockets are open"
+    assert_caught(
+        CLOSING,
+        "check-keeps-closed",
+        "table-matches-sockets",
+        "table holds 4 connections but only 2 sockets are open",
     );
 }
 
@@ -45,12 +56,11 @@ fn a_table_keeping_a_closed_connection_is_caught() {
 /// than the table holds.
 #[test]
 fn a_stream_leaked_past_the_table_is_caught() {
-    let v = violation(CLOSING, "check-leaks-stream").expect("caught");
-    assert_eq!(v.invariant, "table-matches-sockets");
-    assert_eq!(v.nodes, ["n0"]);
-    assert_eq!(
-        v.detail,
-        "table holds 2 connections and 0 handshakes, transport has 4 sockets open"
+    assert_caught(
+        CLOSING,
+        "check-leaks-stream",
+        "table-matches-sockets",
+        "table holds 2 connections and 0 handshakes, transport has 4 sockets open",
     );
 }
 
@@ -59,23 +69,21 @@ fn a_stream_leaked_past_the_table_is_caught() {
 /// own count sees one too many.
 #[test]
 fn a_stream_leaked_inside_the_transport_is_caught() {
-    let v = violation("mesh-3", "check-raw-stream").expect("caught");
-    assert_eq!(v.invariant, "table-matches-sockets");
-    assert_eq!(v.nodes, ["n0"]);
-    assert_eq!(
-        v.detail,
-        "turmoil counts Some(3) streams, expected 2 open + 0 failed connects + up to 0 abandoned by crashes"
+    assert_caught(
+        "mesh-3",
+        "check-raw-stream",
+        "table-matches-sockets",
+        "turmoil counts Some(3) streams, expected 2 open + 0 failed connects + up to 0 abandoned by crashes",
     );
 }
 
 /// Counters out of step with the table: a close that is not counted.
 #[test]
 fn counters_out_of_step_with_the_table_are_caught() {
-    let v = violation(CLOSING, "check-miscounts").expect("caught");
-    assert_eq!(v.invariant, "counters-match-table");
-    assert_eq!(v.nodes, ["n0"]);
-    assert_eq!(
-        v.detail,
-        "row 192.168.0.2: 2 established - 0 closed, but 1 connections held"
+    assert_caught(
+        CLOSING,
+        "check-miscounts",
+        "counters-match-table",
+        "row 192.168.0.2: 2 established - 0 closed, but 1 connections held",
     );
 }
