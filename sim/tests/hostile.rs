@@ -121,10 +121,10 @@ fn honest_rtts_hold_under_every_hostile_scenario() {
         .into_iter()
         .filter(|s| s.name.starts_with("hostile"))
         .collect();
-    assert_eq!(hostile.len(), 8, "every hostile scenario");
+    assert_eq!(hostile.len(), 9, "every hostile scenario");
     for scenario in hostile {
-        // The hostile node is the last one; the others are honest.
-        let honest = scenario.nodes - 1;
+        // The hostile nodes are the last ones; the others are honest.
+        let honest = scenario.nodes - scenario.per_node_models.len();
         let honest_ips: Vec<String> = (1..=honest).map(|i| format!("192.168.0.{i}")).collect();
         let at = scenario.duration - Duration::from_secs(1);
         let bound = 2 * (scenario.latency.1 + scenario.tick);
@@ -193,5 +193,44 @@ fn impersonation_is_filed_under_the_impostors_ip() {
             let disconnects: Vec<u64> = honest_rows.map(|p| p.disconnects).collect();
             assert_eq!(disconnects, [0, 0], "seed {seed} {host}");
         }
+    }
+}
+
+/// Slowloris from three hosts against a pending-handshake cap of 3: every
+/// honest node refuses each hostile IP's extra handshakes with
+/// `too_many_pending`, the cap itself turns honest handshakes away too while
+/// it is full, and still the honest mesh converges and never churns.
+#[test]
+fn slowloris_from_many_hosts_meets_the_global_cap() {
+    for seed in SEEDS {
+        let r = run_kept("hostile-slowloris-many", seed);
+        for n in ["n0", "n1", "n2"] {
+            let node = format!(" {n} inbound refused ");
+            for hostile in ["192.168.0.4", "192.168.0.5", "192.168.0.6"] {
+                let refused = count(&r, &[&node, hostile, "reason=too_many_pending"]);
+                assert!(
+                    refused >= 5,
+                    "seed {seed} {n} {hostile}: {refused} refusals"
+                );
+            }
+        }
+        let honest_turned_away = count(&r, &["peer rejected the handshake: too_many_pending"])
+            + ["192.168.0.1", "192.168.0.2", "192.168.0.3"]
+                .iter()
+                .map(|ip| {
+                    count(
+                        &r,
+                        &[
+                            " inbound refused ",
+                            &format!("peer={ip} "),
+                            "too_many_pending",
+                        ],
+                    )
+                })
+                .sum::<usize>();
+        assert!(
+            honest_turned_away > 0,
+            "seed {seed}: the cap was never full"
+        );
     }
 }
