@@ -5,7 +5,9 @@
 //! `handshake` and `conn`: its connections; `design`: one switch per flaw).
 //! Each file named after a flaw (its `//!` says which origin bug) is that
 //! node with exactly that switch on; `legacy-sound`, every switch off, is
-//! the control. No bug switch lives in the library.
+//! the control. `plants` holds the `check-*` fixtures: the same node with
+//! a fault planted for the simulator's own checks, not an origin flaw. No
+//! bug switch lives in the library.
 
 mod cleanup_by_ip;
 mod conn;
