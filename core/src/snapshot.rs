@@ -240,6 +240,9 @@ pub struct PeerRow {
     pub connections: Vec<ConnectionRow>,
     /// Handshakes in flight.
     pub pending: usize,
+    /// Of `pending`, the dials in flight (connect and handshake): at most
+    /// one, since a row with a handshake in flight is never dialled.
+    pub pending_outbound: usize,
     /// Last RTT measured on the active connection (cleared when the peer
     /// disconnects).
     #[cfg_attr(

@@ -117,6 +117,7 @@ pub(crate) mod tests {
                     }),
                 }],
                 pending: 0,
+                pending_outbound: 0,
                 last_rtt: Some(Duration::from_micros(250)),
                 min_rtt: Some(Duration::from_micros(200)),
                 strikes: 1,

@@ -81,7 +81,7 @@ pub fn entries() -> Vec<CatalogEntry> {
             "backoff drops dial ownership: duplicate dialers",
             "legacy-dial-ownership",
             0,
-            "no-churn",
+            "one-dial-per-peer",
         ),
         entry(
             8,
@@ -110,6 +110,13 @@ pub fn entries() -> Vec<CatalogEntry> {
             "legacy-zombie-slots",
             0,
             "table-matches-sockets",
+        ),
+        entry(
+            12,
+            "a cancel-unsafe reader tears frames",
+            "legacy-torn-frames",
+            0,
+            "no-churn",
         ),
         entry(
             13,
@@ -182,11 +189,11 @@ pub fn bug_scenarios() -> Vec<Scenario> {
         .checks(|c| c.converge_within = secs(3)),
         Scenario::new(
             "bug-5",
-            "origin #5: only n0 knows n1, which starts 20 s late: one dialer per peer, none left once connected",
+            "origin #5: only n0 knows n1, which is powered off until 20 s (connects hang): one dial in flight per peer",
             2,
         )
         .knows(Knows::Only(vec![(0, 1)]))
-        .start(Start::At(vec![secs(0), secs(20)])),
+        .faults(FaultPlan::Fixed(vec![at(0, Fault::Crash(1)), at(20, Fault::Restart(1))])),
         Scenario::new(
             "bug-8",
             "origin #8: 3 nodes, only the lower IP of each pair knows the higher; the highest starts 5 s late",
@@ -223,6 +230,15 @@ pub fn bug_scenarios() -> Vec<Scenario> {
             at(15, Fault::Restart(2)),
             at(15, Fault::Restart(3)),
         ])),
+        Scenario::new(
+            "bug-12",
+            "origin #12: 3 nodes, healthy mesh for 60 s over links of 5-60 ms, n0-n2 held for 4 s: every frame read whole",
+            3,
+        )
+        .latency(Duration::from_millis(5), Duration::from_millis(60))
+        .faults(FaultPlan::Fixed(vec![at(3, Fault::Hold(0, 2)), at(7, Fault::Release(0, 2))]))
+        .duration(secs(60))
+        .checks(|c| c.converge_within = secs(3)),
         fixed_link(Scenario::new(
             "bug-13",
             "origin #13: only n0 knows n1; n1 crashes behind a one-way cut and restarts: n0 detects the dead link",

@@ -13,13 +13,13 @@
 //! so the no-churn invariant holds for it too.
 //!
 //! The other models live in submodules: `after_hello` (`ping-flood`,
-//! `oversized-prefix`, `own-node-id`) and `loiter` (`slowloris`,
+//! `oversized-prefix`, `own-node-id`, `impersonator`) and `loiter` (`slowloris`,
 //! `connect-churn`, `never-reads`). They publish no table.
 
 mod after_hello;
 mod loiter;
 
-pub use after_hello::{OversizedPrefix, OwnNodeId, PingFlood, FLOOD_PINGS};
+pub use after_hello::{Impersonator, OversizedPrefix, OwnNodeId, PingFlood, FLOOD_PINGS};
 pub use loiter::{
     ConnectChurn, NeverReads, Slowloris, CHURN_EVERY, NEVER_READS_HOLD, SLOWLORIS_SOCKETS,
 };
@@ -62,6 +62,7 @@ pub fn models() -> Vec<Arc<dyn NodeModel>> {
         Arc::new(OwnNodeId),
         Arc::new(ConnectChurn),
         Arc::new(NeverReads),
+        Arc::new(Impersonator),
     ]
 }
 
@@ -219,10 +220,12 @@ impl Table {
             active: None,
             connections: Vec::new(),
             pending: 0,
+            dials_in_flight: 0,
             dials: 0,
             established: 0,
             closed: 0,
             disconnects: 0,
+            rtt: None,
         }));
     }
 }

@@ -246,6 +246,12 @@ fn check_node(now: Duration, node: &Observed, view: &NodeView) -> Result<(), Vio
                 format!("{live} live connections to {}", row.key),
             );
         }
+        if row.dials_in_flight > 1 {
+            return fail(
+                "one-dial-per-peer",
+                format!("{} dials in flight to {}", row.dials_in_flight, row.key),
+            );
+        }
         let open = row.established.checked_sub(row.closed);
         if open != Some(row.connections.len() as u64) {
             return fail(

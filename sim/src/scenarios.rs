@@ -81,6 +81,7 @@ pub fn core_scenarios() -> Vec<Scenario> {
             "slowloris",
             secs(10),
         ),
+        slowloris_many(),
         hostile(
             "hostile-ping-flood",
             "4 nodes; n3 handshakes then sends 64 pings at once, every 2 s: rate_limited, banned by all, n0–n2 untouched",
@@ -97,6 +98,12 @@ pub fn core_scenarios() -> Vec<Scenario> {
             "hostile-own-node-id",
             "4 nodes; n3 learns each node's id, then sends it Hellos carrying that id every 2 s: self_connection, n0–n2 untouched",
             "own-node-id",
+            secs(10),
+        ),
+        hostile(
+            "hostile-impersonation",
+            "4 nodes; n3 learns n0's id, then announces it to n1 and n2 every 2 s: filed under n3's IP, n0-n2 untouched",
+            "impersonator",
             secs(10),
         ),
         hostile(
@@ -128,6 +135,26 @@ fn hostile(name: &str, summary: &str, model: &str, converge: Duration) -> Scenar
         .node_model(3, model)
         .duration(secs(60))
         .checks(|c| c.converge_within = converge)
+}
+
+/// Slowloris from three hosts (n3, n4, n5) against honest n0–n2 whose
+/// global cap on handshakes in flight is cut to the number of hostile
+/// hosts: each hostile IP holds at most one pending inbound handshake, and
+/// together they can fill the cap.
+fn slowloris_many() -> Scenario {
+    let honest = (0..3).flat_map(|a| (0..3).filter(move |&b| b != a).map(move |b| (a, b)));
+    Scenario::new(
+        "hostile-slowloris-many",
+        "6 nodes; n3, n4, n5 run slowloris against n0-n2, whose pending-handshake cap is 3: n0-n2 untouched",
+        6,
+    )
+    .knows(Knows::Only(honest.collect()))
+    .node_model(3, "slowloris")
+    .node_model(4, "slowloris")
+    .node_model(5, "slowloris")
+    .config(|c| c.max_pending_handshakes = 3)
+    .duration(secs(60))
+    .checks(|c| c.converge_within = secs(10))
 }
 
 /// n0 and n1 know each other; n2 runs the hostile `garbage-after-hello`

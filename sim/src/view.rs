@@ -35,6 +35,8 @@ pub struct PeerView {
     pub connections: Vec<ConnView>,
     /// Handshakes in flight.
     pub pending: usize,
+    /// Dials in flight (connect and handshake), whichever task runs them.
+    pub dials_in_flight: usize,
     /// Dials started.
     pub dials: u64,
     /// Connections established.
@@ -43,6 +45,9 @@ pub struct PeerView {
     pub closed: u64,
     /// Times the peer went from connected to not connected.
     pub disconnects: u64,
+    /// Last round-trip time measured on the active connection, for a model
+    /// that publishes one (ours; the legacy and hostile models do not).
+    pub rtt: Option<std::time::Duration>,
 }
 
 /// A node's whole table.

@@ -26,10 +26,11 @@ fn options(model: Option<&str>) -> RunOptions {
 #[test]
 fn catalog_covers_the_connection_bugs() {
     let bugs: Vec<u32> = entries().iter().map(|e| e.bug).collect();
-    assert_eq!(bugs, [1, 2, 3, 4, 5, 8, 9, 10, 11, 13]);
+    assert_eq!(bugs, [1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13]);
     let known = [
         "one-connection-per-pair",
         "one-row-per-ip",
+        "one-dial-per-peer",
         "counters-match-table",
         "table-matches-sockets",
         "ends-agree",
@@ -97,4 +98,22 @@ fn our_default_passes_every_bug_scenario() {
             );
         }
     }
+}
+
+/// #2's naive run churns by real disconnects, not only by dials: at the
+/// first blind round each refused duplicate drops the live session on both
+/// ends (n0: 2 more dials, 2 disconnects).
+#[test]
+fn periodic_redial_drops_live_sessions() {
+    let scenario = scenario_by_name("bug-2").unwrap();
+    let naive = run(&scenario, 0, &options(Some("legacy-periodic-redial"))).unwrap();
+    let v = naive
+        .violation
+        .expect("bug-2 breaks under its naive design");
+    assert_eq!(v.invariant, "no-churn");
+    assert_eq!(v.nodes, ["n0"]);
+    assert_eq!(
+        v.detail,
+        "healthy mesh churned after convergence: (dials, disconnects) went from (2, 0) to (4, 2)"
+    );
 }

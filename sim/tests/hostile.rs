@@ -2,7 +2,9 @@
 //! policy over a few seeds, and the defence it targets shows in the trace.
 
 use peerlink_sim::runner::{run, RunOptions, RunReport};
-use peerlink_sim::scenarios::scenario_by_name;
+use std::time::Duration;
+
+use peerlink_sim::scenarios::{core_scenarios, scenario_by_name};
 
 const SEEDS: [u64; 3] = [1, 2, 3];
 
@@ -110,5 +112,130 @@ fn never_reads_is_dropped() {
         let dropped = count(&r, &["closed", HOSTILE_IP, "reason=ping_timeout"])
             + count(&r, &["closed", HOSTILE_IP, "reason=slow_reader"]);
         assert_eq!(dropped, HONEST, "seed {seed}");
+    }
+}
+
+/// Under every hostile scenario, at one second before its end, each honest
+/// node has an RTT measured to every other honest node, and it is
+/// within what the links allow: twice the scenario's maximal one-way latency
+/// plus one simulation tick each way. A hostile node (which publishes no
+/// table) slows no honest link.
+#[test]
+fn honest_rtts_hold_under_every_hostile_scenario() {
+    let hostile: Vec<_> = core_scenarios()
+        .into_iter()
+        .filter(|s| s.name.starts_with("hostile"))
+        .collect();
+    assert_eq!(hostile.len(), 9, "every hostile scenario");
+    for scenario in hostile {
+        // The hostile nodes are the last ones; the others are honest.
+        let honest = scenario.nodes - scenario.per_node_models.len();
+        let honest_ips: Vec<String> = (1..=honest).map(|i| format!("192.168.0.{i}")).collect();
+        let at = scenario.duration - Duration::from_secs(1);
+        let bound = 2 * (scenario.latency.1 + scenario.tick);
+        for seed in SEEDS {
+            let options = RunOptions {
+                checkpoints: vec![("late".into(), at)],
+                ..RunOptions::default()
+            };
+            let report = run(&scenario, seed, &options).unwrap();
+            assert_eq!(report.violation, None, "{} seed {seed}", scenario.name);
+            let [checkpoint] = report.checkpoints.as_slice() else {
+                panic!("{}: one checkpoint", scenario.name)
+            };
+            for (host, view) in checkpoint.nodes.iter().take(honest) {
+                let view = view.as_ref().expect("honest nodes stay up");
+                let rows = view.peers.iter().filter(|p| honest_ips.contains(&p.key));
+                let rtts: Vec<Duration> = rows.filter_map(|p| p.rtt).collect();
+                let name = &scenario.name;
+                assert_eq!(
+                    rtts.len(),
+                    honest - 1,
+                    "{name} seed {seed} {host}: {rtts:?}"
+                );
+                for rtt in rtts {
+                    assert!(
+                        rtt <= bound,
+                        "{name} seed {seed} {host}: RTT {rtt:?} over {bound:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Impersonation: n3 announces n0's node id to n1 and n2. Identity is the
+/// IP, so each files the connection under n3's IP (192.168.0.4) and
+/// accepts it there, every round (7 in all), and n0's own row on n1 and n2 is never
+/// touched: no honest row ever disconnects. n0 itself sees n3 only once,
+/// when n3 learns its id.
+#[test]
+fn impersonation_is_filed_under_the_impostors_ip() {
+    for seed in SEEDS {
+        let scenario = scenario_by_name("hostile-impersonation").unwrap();
+        let options = RunOptions {
+            keep_trace: true,
+            checkpoints: vec![("late".into(), scenario.duration - Duration::from_secs(1))],
+            ..RunOptions::default()
+        };
+        let r = run(&scenario, seed, &options).unwrap();
+        assert_eq!(r.violation, None, "seed {seed}");
+        let established = |n: &str| count(&r, &[&format!(" {n} established "), HOSTILE_IP]);
+        assert_eq!(established("n0"), 1, "seed {seed}: n0 only taught its id");
+        // A round holds one connection to n1, then one to n2, each for the
+        // handshake timeout (3 s), then waits 2 s: 8 s a round, so 7 rounds
+        // start within the 50 s of attack.
+        for n in ["n1", "n2"] {
+            assert_eq!(established(n), 7, "seed {seed} {n}");
+        }
+        let honest_ips = ["192.168.0.1", "192.168.0.2", "192.168.0.3"];
+        for (host, view) in r.checkpoints[0].nodes.iter().take(HONEST) {
+            let view = view.as_ref().expect("honest nodes stay up");
+            let honest_rows = view
+                .peers
+                .iter()
+                .filter(|p| honest_ips.contains(&p.key.as_str()));
+            let disconnects: Vec<u64> = honest_rows.map(|p| p.disconnects).collect();
+            assert_eq!(disconnects, [0, 0], "seed {seed} {host}");
+        }
+    }
+}
+
+/// Slowloris from three hosts against a pending-handshake cap of 3: every
+/// honest node refuses each hostile IP's extra handshakes with
+/// `too_many_pending`, the cap itself turns honest handshakes away too while
+/// it is full, and still the honest mesh converges and never churns.
+#[test]
+fn slowloris_from_many_hosts_meets_the_global_cap() {
+    for seed in SEEDS {
+        let r = run_kept("hostile-slowloris-many", seed);
+        for n in ["n0", "n1", "n2"] {
+            let node = format!(" {n} inbound refused ");
+            for hostile in ["192.168.0.4", "192.168.0.5", "192.168.0.6"] {
+                let refused = count(&r, &[&node, hostile, "reason=too_many_pending"]);
+                assert!(
+                    refused >= 5,
+                    "seed {seed} {n} {hostile}: {refused} refusals"
+                );
+            }
+        }
+        let honest_turned_away = count(&r, &["peer rejected the handshake: too_many_pending"])
+            + ["192.168.0.1", "192.168.0.2", "192.168.0.3"]
+                .iter()
+                .map(|ip| {
+                    count(
+                        &r,
+                        &[
+                            " inbound refused ",
+                            &format!("peer={ip} "),
+                            "too_many_pending",
+                        ],
+                    )
+                })
+                .sum::<usize>();
+        assert!(
+            honest_turned_away > 0,
+            "seed {seed}: the cap was never full"
+        );
     }
 }

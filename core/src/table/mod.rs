@@ -93,10 +93,11 @@ impl PeerTable {
             && (self.config.allow.is_empty() || self.config.allow.contains(&ip))
     }
 
-    /// Debug builds recompute the counts and the schedule from the rows
-    /// after every change and check the kept ones.
+    /// Debug builds, and any build with the feature `check-bookkeeping`,
+    /// recompute the counts and the schedule from the rows after every
+    /// change and check the kept ones.
     fn check_bookkeeping(&self) {
-        if !cfg!(debug_assertions) {
+        if !cfg!(any(debug_assertions, feature = "check-bookkeeping")) {
             return;
         }
         let mut counts = Counts::default();
@@ -366,6 +367,11 @@ impl PeerTable {
                     })
                     .collect(),
                 pending: slot.pending.len(),
+                pending_outbound: slot
+                    .pending
+                    .values()
+                    .filter(|d| **d == ConnectionDirection::Outbound)
+                    .count(),
                 last_rtt: slot.last_rtt,
                 min_rtt: slot.min_rtt,
                 strikes: self.bans.strikes(peer.ip()),

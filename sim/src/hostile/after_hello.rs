@@ -1,6 +1,6 @@
 //! Hostile models that complete a valid v1 handshake (or use one to learn
 //! something) and then abuse the connection: `ping-flood`,
-//! `oversized-prefix` and `own-node-id`. Like `garbage-after-hello` they
+//! `oversized-prefix`, `own-node-id` and `impersonator`. Like `garbage-after-hello` they
 //! dial every lower-numbered host and never listen; unlike it they publish
 //! no table (the runner then skips them in every invariant, and checks only
 //! the honest nodes). They must not touch the library's internals.
@@ -9,7 +9,8 @@
 //! [`REDIAL_EVERY`] until it refuses the handshake (a ban after
 //! `ban_threshold` strikes); then they idle. `own-node-id` learns each
 //! target's node id from one accepted handshake, then keeps presenting that
-//! id back to its owner on fresh connections. Every loop is bounded by a
+//! id back to its owner on fresh connections. `impersonator` learns n0's
+//! id the same way and presents it to every other node. Every loop is bounded by a
 //! round count and stops once [`ATTACK_FOR`] has passed.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -214,5 +215,50 @@ async fn learn_id(ctx: &HostCtx, addr: SocketAddr, hello: Hello) -> Option<NodeI
     match tokio::time::timeout(wait, handshake(&mut reader, &mut writer, hello)).await {
         Ok(Some(Message::HelloAccept(theirs))) => Some(theirs.node_id),
         _ => None,
+    }
+}
+
+/// Learns the first target's node id, then presents it to every other
+/// target on fresh connections, each held until the target closes it or a
+/// handshake timeout passes.
+pub struct Impersonator;
+
+impl NodeModel for Impersonator {
+    fn name(&self) -> String {
+        "impersonator".into()
+    }
+
+    fn describe(&self) -> String {
+        "hostile: learns n0's id from its HelloAccept, then announces it to every other node every 2 s"
+            .into()
+    }
+
+    fn start(&self, ctx: HostCtx) -> NodeFuture {
+        Box::pin(async move {
+            let mut rng = ChaCha8Rng::seed_from_u64(ctx.seed);
+            let hello = own_hello(&ctx, &mut rng);
+            let mut targets = targets(&ctx).into_iter();
+            let victim = targets.next();
+            let others: Vec<SocketAddr> = targets.collect();
+            let stolen = match victim {
+                Some(addr) => learn_id(&ctx, addr, hello).await,
+                None => None,
+            };
+            let stop = tokio::time::Instant::now() + ATTACK_FOR;
+            for _ in 0..MAX_ROUNDS {
+                let Some(node_id) = stolen else { break };
+                if tokio::time::Instant::now() >= stop {
+                    break;
+                }
+                for &addr in &others {
+                    let forged = Hello { node_id, ..hello };
+                    let outcome = attack(&ctx, addr, forged, &[]).await;
+                    tracing::debug!(peer = %addr.ip(), ?outcome, "impersonation");
+                }
+                tokio::time::sleep(REDIAL_EVERY).await;
+            }
+            std::future::pending::<()>().await;
+            Ok(())
+        })
     }
 }

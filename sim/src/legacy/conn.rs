@@ -11,9 +11,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::transport::HostWriter;
+use crate::transport::{HostReader, HostWriter};
 use bytes::{Bytes, BytesMut};
-use peerlink::wire::{decode_frame, Message, Reason};
+use peerlink::wire::{decode_frame, Message, Reason, FRAME_HEADER_LEN};
 use peerlink::ConnectionId;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -21,9 +21,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::design::Key;
+use super::design::{Design, Key};
 use super::handshake::{Shaken, CLOSE_WRITE_TIMEOUT};
 use super::node::Node;
+use super::plants::Plant;
 
 /// One item of a connection's send queue.
 pub(crate) enum Out {
@@ -189,7 +190,7 @@ pub(crate) async fn run(parts: ConnParts) {
     while end.is_none() {
         tokio::select! {
             biased;
-            read = reader.read_buf(&mut buf) => {
+            read = read_some(&mut reader, &mut buf, &node.design, max) => {
                 end = match read {
                     Ok(0) => Some(End::Eof),
                     Ok(_) => lp.drain(&mut buf, &mut pings, max).err(),
@@ -226,6 +227,11 @@ pub(crate) async fn run(parts: ConnParts) {
     {
         writer_task.abort();
     }
+    if node.design.plant == Plant::LeaksStream {
+        // Planted: the read half, and with it the socket, is never dropped.
+        let _leaked = reader;
+        std::future::pending::<()>().await;
+    }
 }
 
 struct Loop<'a> {
@@ -237,7 +243,11 @@ struct Loop<'a> {
 
 impl Loop<'_> {
     fn drain(&self, buf: &mut BytesMut, pings: &mut Pings, max: u32) -> Result<(), End> {
-        while let Some(body) = decode_frame(buf, max).map_err(|_| End::Violation)? {
+        let violation = |error: &dyn fmt::Display| {
+            tracing::debug!(peer = %self.key, conn = self.id.get(), %error, "protocol violation");
+            End::Violation
+        };
+        while let Some(body) = decode_frame(buf, max).map_err(|e| violation(&e))? {
             match Message::decode(body).map_err(|_| End::Violation)? {
                 Message::Ping {
                     nonce,
@@ -286,11 +296,60 @@ impl Loop<'_> {
     }
 }
 
-/// Owns the write half: writes queued frames in order.
+/// One read of the loop, into `buf`. Sound: whatever the socket holds
+/// (`read_buf`, cancel-safe: a dropped read has taken nothing). Origin bug
+/// #12: one whole frame, its length prefix then its body, each with
+/// `read_exact`. When the loop's `select!` picks another branch while this
+/// future waits for the rest of a frame, the bytes it has already read are
+/// dropped with it, and the next read takes the middle of a frame for a
+/// length prefix.
+async fn read_some(
+    reader: &mut HostReader,
+    buf: &mut BytesMut,
+    design: &Design,
+    max: u32,
+) -> std::io::Result<usize> {
+    if !design.cancel_unsafe_reader {
+        return reader.read_buf(buf).await;
+    }
+    let mut prefix = [0u8; FRAME_HEADER_LEN];
+    if let Err(e) = reader.read_exact(&mut prefix).await {
+        return eof_as_zero(e);
+    }
+    buf.extend_from_slice(&prefix);
+    let len = u32::from_be_bytes(prefix);
+    if len == 0 || len > max {
+        // `drain` refuses it: the absurd length shows in the trace.
+        return Ok(FRAME_HEADER_LEN);
+    }
+    let mut body = vec![0u8; len as usize];
+    if let Err(e) = reader.read_exact(&mut body).await {
+        return eof_as_zero(e);
+    }
+    buf.extend_from_slice(&body);
+    Ok(FRAME_HEADER_LEN + body.len())
+}
+
+/// `read_exact`'s end of stream is the loop's `Ok(0)`.
+fn eof_as_zero(e: std::io::Error) -> std::io::Result<usize> {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        Ok(0)
+    } else {
+        Err(e)
+    }
+}
+
+/// Owns the write half: writes queued frames in order, each as two writes,
+/// its length prefix then its body (as the origin's writer did), so a frame
+/// can reach the peer in two segments.
 async fn write_loop(mut writer: HostWriter, mut queue: mpsc::Receiver<Out>) -> std::io::Result<()> {
     while let Some(item) = queue.recv().await {
         match item {
-            Out::Frame(frame) => writer.write_all(&frame).await?,
+            Out::Frame(frame) => {
+                let (prefix, body) = frame.split_at(FRAME_HEADER_LEN.min(frame.len()));
+                writer.write_all(prefix).await?;
+                writer.write_all(body).await?;
+            }
             Out::Finish => break,
         }
         if queue.is_empty() {

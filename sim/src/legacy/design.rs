@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::node::Node;
+use super::plants::Plant;
 use crate::model::{HostCtx, NodeFuture, NodeModel};
 
 /// Which way the origin design went wrong, one switch per flaw.
@@ -29,10 +30,6 @@ pub(crate) struct Design {
     /// #5: a reconnect task clears the peer's connecting mark while it
     /// sleeps in backoff, and sets it again when it wakes.
     pub(crate) backoff_clears_mark: bool,
-    /// Whether a reconnect task gives up once the peer is connected by other
-    /// means. #5's design retries until its *own* dial succeeds: safe only
-    /// while there is one task per peer.
-    pub(crate) dialer_checks_connected: bool,
     /// #10: when a connection ends, its cleanup unregisters the peer's
     /// writer by IP, whichever connection that writer belongs to.
     pub(crate) cleanup_by_ip: bool,
@@ -43,6 +40,13 @@ pub(crate) struct Design {
     /// #13: pending pings are pruned after the pong timeout, but only counted
     /// as missed after 2.5 times as long (the origin's 120 s and 300 s).
     pub(crate) prune_before_miss: bool,
+    /// #12: the connection loop reads one whole frame with `read_exact`
+    /// (prefix, then body) inside its `select!`, so a timer firing mid-frame
+    /// drops the bytes already read and desynchronises the stream.
+    pub(crate) cancel_unsafe_reader: bool,
+    /// A planted fault for the simulator's own checks (`plants`), not an
+    /// origin flaw.
+    pub(crate) plant: Plant,
 }
 
 impl Design {
@@ -55,10 +59,11 @@ impl Design {
         blind_redial_every: None,
         replies_via_ip_writer: false,
         backoff_clears_mark: false,
-        dialer_checks_connected: true,
         cleanup_by_ip: false,
         silent_death_keeps_slot: false,
         prune_before_miss: false,
+        cancel_unsafe_reader: false,
+        plant: Plant::None,
     };
 
     /// How this design files the peer behind `addr`.

@@ -22,6 +22,5 @@ pub(crate) const DESIGN: Design = Design {
     summary:
         "origin #5: a reconnect task clears its connecting mark in backoff; duplicates pile up",
     backoff_clears_mark: true,
-    dialer_checks_connected: false,
     ..Design::SOUND
 };

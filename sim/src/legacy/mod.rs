@@ -5,7 +5,9 @@
 //! `handshake` and `conn`: its connections; `design`: one switch per flaw).
 //! Each file named after a flaw (its `//!` says which origin bug) is that
 //! node with exactly that switch on; `legacy-sound`, every switch off, is
-//! the control. No bug switch lives in the library.
+//! the control. `plants` holds the `check-*` fixtures: the same node with
+//! a fault planted for the simulator's own checks, not an origin flaw. No
+//! bug switch lives in the library.
 
 mod cleanup_by_ip;
 mod conn;
@@ -17,7 +19,9 @@ mod node;
 mod per_ip_writer;
 mod periodic_redial;
 mod ping_pruning;
+mod plants;
 mod table;
+mod torn_frames;
 mod zombie_slots;
 
 use std::sync::Arc;
@@ -27,7 +31,7 @@ use design::{Design, LegacyModel};
 
 /// The legacy designs: the sound control, then one per flaw in origin-bug
 /// order.
-const DESIGNS: [Design; 8] = [
+const DESIGNS: [Design; 9] = [
     Design::SOUND,
     periodic_redial::DESIGN,
     per_ip_writer::DESIGN,
@@ -35,13 +39,16 @@ const DESIGNS: [Design; 8] = [
     dial_ownership::DESIGN,
     cleanup_by_ip::DESIGN,
     zombie_slots::DESIGN,
+    torn_frames::DESIGN,
     ping_pruning::DESIGN,
 ];
 
-/// Every legacy model.
+/// Every legacy model, then the planted-fault fixtures of the simulator's
+/// own checks (`plants`).
 pub fn models() -> Vec<Arc<dyn NodeModel>> {
     DESIGNS
         .into_iter()
+        .chain(plants::DESIGNS)
         .map(|d| Arc::new(LegacyModel(d)) as Arc<dyn NodeModel>)
         .collect()
 }

@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 use super::conn::{self, ConnParts, End, Out};
 use super::design::{Design, Key};
 use super::handshake::{self, Shaken};
+use super::plants::Plant;
 use super::table::{Held, Table};
 use crate::model::{HostCtx, Observe};
 use crate::transport::{HostReader, HostTransport, HostWriter};
@@ -79,6 +80,13 @@ impl Node {
             Some(Arc::new(Observer(node.clone())));
         tracing::debug!(node = %node_id, model = design.name, "legacy node up");
         tokio::spawn(node.clone().ensure_loop());
+        // turmoil's own streams exist only on the turmoil backend; the
+        // event backend's stream count has no second ledger to disagree.
+        if let (Plant::RawStream, Some(&peer), HostTransport::Turmoil(_)) =
+            (design.plant, ctx.peers.first(), &node.transport)
+        {
+            tokio::spawn(hold_raw_stream(peer));
+        }
         if let Some(every) = design.blind_redial_every {
             tokio::spawn(node.clone().blind_redial_loop(every));
         }
@@ -111,7 +119,11 @@ impl Node {
     }
 
     /// Origin bug #2: every `every`, one dial to every configured peer,
-    /// ignoring whether it is connected or being dialled.
+    /// ignoring whether it is connected or being dialled. The loop shares
+    /// the peer's slot: when its dial ends without a connection (a connected
+    /// server refuses the duplicate and closes it), it runs the peer's
+    /// disconnect path, which closes the live session too; the reconnect
+    /// loop then dials the peer again.
     async fn blind_redial_loop(self: Arc<Self>, every: Duration) {
         loop {
             tokio::time::sleep(every).await;
@@ -119,22 +131,26 @@ impl Node {
             for (key, addr) in peers {
                 tracing::debug!(peer = %key, "periodic redial");
                 let node = self.clone();
-                tokio::spawn(async move { node.dial(key, addr).await });
+                tokio::spawn(async move {
+                    if !node.dial(key, addr).await {
+                        let closed = node.table().drop_peer(key);
+                        tracing::debug!(peer = %key, closed, "periodic redial ended: peer dropped");
+                    }
+                });
             }
         }
     }
 
-    /// A reconnect task: dials until a dial succeeds (or, if the design
-    /// checks, until the peer is connected), backing off between attempts.
+    /// A reconnect task: dials until a dial succeeds or the peer is
+    /// connected by other means, backing off between attempts.
     async fn reconnect(self: Arc<Self>, key: Key, addr: SocketAddr) {
-        let checks = self.design.dialer_checks_connected;
         let mut failures = 0u32;
         loop {
             if self.dial(key, addr).await {
                 break;
             }
             failures += 1;
-            if checks && self.table().is_connected(key) {
+            if self.table().is_connected(key) {
                 break;
             }
             let c = &self.config;
@@ -156,7 +172,7 @@ impl Node {
             if self.design.backoff_clears_mark {
                 self.table().set_dialing(key, true);
             }
-            if checks && self.table().is_connected(key) {
+            if self.table().is_connected(key) {
                 break;
             }
         }
@@ -166,8 +182,14 @@ impl Node {
     /// One dial: connect, handshake, establish. Returns whether a connection
     /// was established.
     async fn dial(self: &Arc<Self>, key: Key, addr: SocketAddr) -> bool {
-        self.table().count_dial(key);
+        self.table().dial_started(key);
         tracing::debug!(peer = %key, %addr, "dial");
+        let established = self.connect_and_shake(key, addr).await;
+        self.table().dial_ended(key);
+        established
+    }
+
+    async fn connect_and_shake(self: &Arc<Self>, key: Key, addr: SocketAddr) -> bool {
         let c = &self.config;
         let link = match self.transport.connect(addr, None, c.connect_timeout).await {
             Ok(link) => link,
@@ -255,6 +277,15 @@ impl Node {
     pub(crate) fn on_closed(&self, key: Key, id: ConnectionId, end: &End) {
         self.table().on_closed(key, id, end);
     }
+}
+
+/// Planted (`check-raw-stream`): connects to `peer` with turmoil's own
+/// stream, which the host's transport never counts, and holds it for good.
+async fn hold_raw_stream(peer: SocketAddr) {
+    let stream = turmoil::net::TcpStream::connect(peer).await;
+    tracing::debug!(%peer, opened = stream.is_ok(), "planted: raw stream");
+    let _held = stream;
+    std::future::pending::<()>().await;
 }
 
 /// What the simulator sees: the design's own table, keyed its own way.

@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use super::conn::{End, Out};
 use super::design::{Design, Key};
+use super::plants::Plant;
 use crate::view::{ConnView, NodeView, PeerView};
 
 /// An established connection the table holds.
@@ -42,6 +43,8 @@ struct Slot {
     conns: BTreeMap<ConnectionId, Held>,
     /// Handshakes in flight on open sockets.
     pending: usize,
+    /// Dials in flight (connect and handshake), over every task.
+    dialing_now: usize,
     dials: u64,
     established: u64,
     closed: u64,
@@ -50,7 +53,11 @@ struct Slot {
 
 impl Slot {
     fn is_empty(&self) -> bool {
-        self.configured.is_none() && !self.connected && self.conns.is_empty() && self.pending == 0
+        self.configured.is_none()
+            && !self.connected
+            && self.conns.is_empty()
+            && self.pending == 0
+            && self.dialing_now == 0
     }
 }
 
@@ -116,8 +123,20 @@ impl Table {
     }
 
     /// A dial starts.
-    pub(crate) fn count_dial(&mut self, key: Key) {
-        self.slots.entry(key).or_default().dials += 1;
+    pub(crate) fn dial_started(&mut self, key: Key) {
+        let slot = self.slots.entry(key).or_default();
+        slot.dials += 1;
+        slot.dialing_now += 1;
+    }
+
+    /// A dial ended, established or not.
+    pub(crate) fn dial_ended(&mut self, key: Key) {
+        if let Some(slot) = self.slots.get_mut(&key) {
+            slot.dialing_now = slot.dialing_now.saturating_sub(1);
+            if slot.is_empty() {
+                self.slots.remove(&key);
+            }
+        }
     }
 
     /// A socket is open and its handshake starts.
@@ -191,6 +210,20 @@ impl Table {
         id
     }
 
+    /// #2's cleanup of an ended dial: the peer's disconnect path, which asks
+    /// every connection to the peer to close. Returns how many it asked.
+    pub(crate) fn drop_peer(&mut self, key: Key) -> usize {
+        let Some(slot) = self.slots.get_mut(&key) else {
+            return 0;
+        };
+        let open = slot.conns.values_mut().filter(|h| !h.view.closing);
+        open.map(|held| {
+            held.view.closing = true;
+            let _ = held.close.try_send(Reason::Duplicate);
+        })
+        .count()
+    }
+
     /// #3's reply path: the writer registered for `ip`.
     pub(crate) fn reply_writer(&self, ip: IpAddr) -> Option<(ConnectionId, mpsc::Sender<Out>)> {
         self.replies.get(&ip).cloned()
@@ -202,13 +235,19 @@ impl Table {
             self.replies.remove(&key.ip());
         }
         let design = self.design;
+        if design.plant == Plant::KeepsClosed {
+            tracing::debug!(peer = %key, conn = id.get(), "planted: end ignored, connection kept");
+            return;
+        }
         let Some(slot) = self.slots.get_mut(&key) else {
             return;
         };
         if slot.conns.remove(&id).is_none() {
             return;
         }
-        slot.closed += 1;
+        if design.plant != Plant::Miscounts {
+            slot.closed += 1;
+        }
         let was_active = slot.active == Some(id);
         if design.cleanup_by_ip && !was_active && slot.active.take().is_some() {
             // Origin bug #10: no generation guard.
@@ -242,10 +281,12 @@ impl Table {
                 .map(|h| h.view.clone()),
             connections: slot.conns.values().map(|h| h.view.clone()).collect(),
             pending: slot.pending,
+            dials_in_flight: slot.dialing_now,
             dials: slot.dials,
             established: slot.established,
             closed: slot.closed,
             disconnects: slot.disconnects,
+            rtt: None,
         });
         NodeView {
             peers: peers.collect(),

@@ -93,10 +93,12 @@ impl Observe for ManagerNode {
                     active,
                     connections: conns,
                     pending: row.pending,
+                    dials_in_flight: row.pending_outbound,
                     dials: row.counters.dials,
                     established: row.counters.connections,
                     closed: row.counters.closed,
                     disconnects: row.counters.disconnects,
+                    rtt: row.last_rtt,
                 }
             })
             .collect();
