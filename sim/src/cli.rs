@@ -13,6 +13,8 @@ use peerlink_sim::sweep::sweep;
 use peerlink_sim::wallclock::Stopwatch;
 use peerlink_sim::{catalog, check, trace};
 
+use crate::cli_files;
+
 /// Deterministic simulation testbed for peerlink.
 #[derive(Parser)]
 #[command(name = "peerlink-sim", version)]
@@ -42,14 +44,20 @@ enum Cmd {
         /// Run every node under this tie-break policy or legacy model.
         #[arg(long)]
         policy: Option<String>,
+        /// A scenario file instead of a name (see `export`).
+        #[arg(long, conflicts_with = "scenario")]
+        file: Option<std::path::PathBuf>,
     },
     /// Run one seed and print its trace hash (and trace, with --trace).
     Replay {
-        /// Scenario name.
-        scenario: String,
-        /// The seed.
+        /// Scenario name (or use --file).
+        scenario: Option<String>,
+        /// A scenario file instead of a name.
         #[arg(long)]
-        seed: u64,
+        file: Option<std::path::PathBuf>,
+        /// The seed (default: the file's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
         /// Print every trace line.
         #[arg(long)]
         trace: bool,
@@ -57,6 +65,10 @@ enum Cmd {
         #[arg(long)]
         policy: Option<String>,
     },
+    /// Write a built-in scenario as a scenario file (TOML) that runs identically.
+    Export(crate::cli_files::ExportArgs),
+    /// Print one run's connection states as the YAML a snapshot test stores.
+    Snapshot(crate::cli_files::SnapshotArgs),
     /// Run the bug catalog live: each naive design on its seed, ours on a sweep.
     Catalog {
         /// JSON instead of a table.
@@ -186,32 +198,41 @@ pub fn main() -> i32 {
             jobs: j,
             json,
             policy,
+            file,
         } => {
-            let (scenarios, seeds) = match (scenarios_named(&scenario), parse_seeds(&seeds)) {
+            let named = match &file {
+                Some(path) => cli_files::pick(None, Some(path)).map(|(s, _)| vec![s]),
+                None => scenarios_named(&scenario),
+            };
+            let (scenarios, seeds) = match (named, parse_seeds(&seeds)) {
                 (Ok(s), Ok(seeds)) => (s, seeds),
                 (Err(e), _) | (_, Err(e)) => return usage(e),
             };
             if let Err(e) = check_policy(&policy) {
                 return usage(e);
             }
-            run_sweeps(&scenarios, &seeds, jobs(j), json, policy)
+            run_sweeps(&scenarios, &seeds, jobs(j), json, policy, file.as_deref())
         }
         Cmd::Replay {
             scenario,
+            file,
             seed,
             trace,
             policy,
         } => {
-            let Some(s) = scenario_by_name(&scenario) else {
-                return usage(format!(
-                    "unknown scenario `{scenario}` (see `peerlink-sim list`)"
-                ));
+            let picked = cli_files::pick(scenario.as_deref(), file.as_deref())
+                .and_then(|(s, file_seed)| Ok((s, cli_files::seed_of(seed, file_seed)?)));
+            let (s, seed) = match picked {
+                Ok(picked) => picked,
+                Err(e) => return usage(e),
             };
             if let Err(e) = check_policy(&policy) {
                 return usage(e);
             }
             replay(&s, seed, trace, policy)
         }
+        Cmd::Export(args) => cli_files::export(&args).unwrap_or_else(usage),
+        Cmd::Snapshot(args) => cli_files::print_snapshot(&args).unwrap_or_else(usage),
         Cmd::Catalog {
             json,
             seeds,
@@ -303,6 +324,7 @@ fn run_sweeps(
     jobs: usize,
     json: bool,
     policy: Option<String>,
+    file: Option<&std::path::Path>,
 ) -> i32 {
     let options = RunOptions {
         keep_trace: false,
@@ -353,7 +375,12 @@ fn run_sweeps(
         }
         if let Some(r) = failed.first() {
             if let Some(v) = &r.violation {
-                eprintln!("  seed {}: {v}\n  replay: {}", r.seed, r.replay_command());
+                let target = cli_files::replay_target(&r.scenario, file);
+                let replay = format!(
+                    "peerlink-sim replay {target} --seed {} --policy {} --trace",
+                    r.seed, r.model
+                );
+                eprintln!("  seed {}: {v}\n  replay: {replay}", r.seed);
             }
         }
     }

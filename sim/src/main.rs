@@ -4,6 +4,7 @@
 //! 1: an invariant broke; 2: bad arguments.
 
 mod cli;
+mod cli_files;
 
 fn main() {
     std::process::exit(cli::main());
