@@ -69,6 +69,9 @@ enum Cmd {
     Export(crate::cli_files::ExportArgs),
     /// Print one run's connection states as the YAML a snapshot test stores.
     Snapshot(crate::cli_files::SnapshotArgs),
+    /// Reduce a failing run to a smaller one that breaks the same invariant,
+    /// and write it as a scenario file.
+    Shrink(crate::cli_files::ShrinkArgs),
     /// Run the bug catalog live: each naive design on its seed, ours on a sweep.
     Catalog {
         /// JSON instead of a table.
@@ -233,6 +236,7 @@ pub fn main() -> i32 {
         }
         Cmd::Export(args) => cli_files::export(&args).unwrap_or_else(usage),
         Cmd::Snapshot(args) => cli_files::print_snapshot(&args).unwrap_or_else(usage),
+        Cmd::Shrink(args) => cli_files::shrink(&args).unwrap_or_else(usage),
         Cmd::Catalog {
             json,
             seeds,

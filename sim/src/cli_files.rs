@@ -117,3 +117,54 @@ pub fn print_snapshot(args: &SnapshotArgs) -> Result<i32, String> {
     print!("{}", snap.to_yaml());
     Ok(0)
 }
+
+/// `peerlink-sim shrink SCENARIO|--file F --seed N --out min.toml`.
+#[derive(Args)]
+pub struct ShrinkArgs {
+    /// Scenario name (or use --file).
+    scenario: Option<String>,
+    /// A scenario file instead of a name.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// The failing seed (default: the file's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Run every node under this tie-break policy or legacy model.
+    #[arg(long)]
+    policy: Option<String>,
+    /// Where to write the minimal run as a scenario file.
+    #[arg(long)]
+    out: PathBuf,
+    /// Most simulation runs to spend.
+    #[arg(long, default_value_t = 200)]
+    max_runs: usize,
+}
+
+/// Shrinks a failing run, writes it, prints the reduction and the replay
+/// command; exit 0, or 2 when the run does not fail or cannot start.
+pub fn shrink(args: &ShrinkArgs) -> Result<i32, String> {
+    let (scenario, file_seed) = pick(args.scenario.as_deref(), args.file.as_deref())?;
+    let seed = seed_of(args.seed, file_seed)?;
+    let options = peerlink_sim::shrink::ShrinkOptions {
+        model: args.policy.clone(),
+        max_runs: args.max_runs,
+    };
+    let mut shrunk =
+        peerlink_sim::shrink::shrink(&scenario, seed, &options).map_err(|e| e.to_string())?;
+    shrunk.scenario.name = format!("{}-shrunk", scenario.name);
+    shrunk.scenario.summary = format!(
+        "{} seed {seed} under {}, shrunk: breaks {}",
+        scenario.name, shrunk.scenario.model, shrunk.invariant
+    );
+    let text = file::to_toml(&shrunk.scenario, Some(seed)).map_err(|e| e.to_string())?;
+    std::fs::write(&args.out, text)
+        .map_err(|e| format!("cannot write {}: {e}", args.out.display()))?;
+    println!("still fails: {}", shrunk.violation);
+    println!("reduced: {shrunk}");
+    println!("wrote {}", args.out.display());
+    println!(
+        "replay: peerlink-sim replay --file {} --trace",
+        args.out.display()
+    );
+    Ok(0)
+}

@@ -18,6 +18,7 @@
 //! - [`invariants`]: the checks and their `Violation`s.
 //! - [`trace`]: the canonical event trace and its SHA-256.
 //! - [`view`]: the node table shape invariants read.
+//! - [`shrink`]: a failing run reduced to the smallest run that breaks the same invariant.
 //! - [`snapshot`]: a run as a reviewable, seed-fixed structure for insta snapshots.
 //! - [`sweep`]: many seeds across threads.
 //! - [`wallclock`]: the one wall clock, for speed reports only.
@@ -34,6 +35,7 @@ pub mod model;
 pub mod runner;
 pub mod scenario;
 pub mod scenarios;
+pub mod shrink;
 pub mod snapshot;
 pub mod sweep;
 pub mod trace;
