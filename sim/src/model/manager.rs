@@ -50,7 +50,10 @@ impl NodeModel for ManagerModel {
     }
 }
 
-struct ManagerNode(ConnectionManager);
+/// A running `ConnectionManager` as the simulator observes it: publish
+/// `Arc::new(ManagerNode(manager.clone()))` in the host's slot, from this
+/// crate's model or from a node project's own `NodeModel`.
+pub struct ManagerNode(pub ConnectionManager);
 
 impl Observe for ManagerNode {
     fn view(&self) -> NodeView {
