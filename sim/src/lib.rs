@@ -8,7 +8,7 @@
 //! - [`check`]: the model checker: every interleaving of 2 or 3 nodes over the real core.
 //! - [`bench`](mod@bench): harness overhead against a bare turmoil loop.
 //! - [`faults`]: fault kinds and the seeded fault generator.
-//! - [`file`]: scenario files (TOML) read and written, errors with line and column.
+//! - [`file`](mod@file): scenario files (TOML) read and written, errors with line and column.
 //! - [`scenarios`]: the built-in scenarios by name.
 //! - [`model`]: what runs in a host: peerlink under a policy, or a legacy model.
 //! - [`legacy`]: small models of the origin project's buggy designs.

@@ -92,3 +92,21 @@ fn shrink_reduces_random_faults_to_one_crash() {
     assert_eq!(violation.invariant, "table-matches-sockets");
     assert_eq!(violation.at, ms(15_050));
 }
+
+/// A run that passes has nothing to shrink: a one-line message, exit 2, and
+/// no file written.
+#[test]
+fn shrinking_a_passing_run_exits_2() {
+    let out_path = std::env::temp_dir().join(format!("peerlink-pass-{}.toml", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_peerlink-sim"))
+        .args(["shrink", "simultaneous-dial", "--seed", "0", "--out"])
+        .arg(&out_path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "peerlink-sim: simultaneous-dial seed 0 passes every invariant under node-id: nothing to shrink\n"
+    );
+    assert!(!out_path.exists());
+}
