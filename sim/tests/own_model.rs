@@ -42,3 +42,26 @@ fn carried_models_resolve_by_name() {
         ("greeter-v2", None)
     );
 }
+
+/// Shrinking a run of the project's own node is deterministic: twice the
+/// same reduction and the same file, which still names the node.
+#[test]
+fn shrinking_own_model_is_deterministic() {
+    use peerlink_sim::shrink::{shrink, ShrinkOptions};
+    let options = ShrinkOptions {
+        max_runs: 40,
+        ..ShrinkOptions::default()
+    };
+    let once = || {
+        let shrunk = shrink(&greeters(true), 0, &options).unwrap();
+        let text = peerlink_sim::file::to_toml(&shrunk.scenario, Some(0)).unwrap();
+        (shrunk.to_string(), text)
+    };
+    let (first, second) = (once(), once());
+    assert_eq!(first, second);
+    assert_eq!(
+        first.0,
+        "3 fault episodes → 1, 4 nodes → 2, 30 s → 1 s (simulated until the violation: 26.550 s → 16.100 s), 29 runs"
+    );
+    assert!(first.1.contains("model = \"greeter-v1\""), "{}", first.1);
+}
