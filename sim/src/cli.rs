@@ -17,6 +17,8 @@ use peerlink_sim::trace::TraceRecord;
 use peerlink_sim::wallclock::Stopwatch;
 use peerlink_sim::{catalog, check, trace};
 
+use crate::cli_files;
+
 /// Deterministic simulation testbed for peerlink.
 #[derive(Parser)]
 #[command(name = "peerlink-sim", version)]
@@ -54,6 +56,9 @@ enum Cmd {
         /// (0-based), for sweeps split across machines (`merge` joins them).
         #[arg(long)]
         shard: Option<Shard>,
+        /// A scenario file instead of a name (see `export`).
+        #[arg(long, conflicts_with = "scenario")]
+        file: Option<std::path::PathBuf>,
     },
     /// Combine `run --json` outputs (one file per shard) into one report per
     /// scenario: failures with their replay commands, trace-hash counts.
@@ -64,11 +69,14 @@ enum Cmd {
     },
     /// Run one seed and print its trace hash (and trace, with --trace).
     Replay {
-        /// Scenario name.
-        scenario: String,
-        /// The seed.
+        /// Scenario name (or use --file).
+        scenario: Option<String>,
+        /// A scenario file instead of a name.
         #[arg(long)]
-        seed: u64,
+        file: Option<std::path::PathBuf>,
+        /// The seed (default: the file's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
         /// Print every trace line.
         #[arg(long)]
         trace: bool,
@@ -89,6 +97,13 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = Backend::Turmoil)]
         backend: Backend,
     },
+    /// Write a built-in scenario as a scenario file (TOML) that runs identically.
+    Export(crate::cli_files::ExportArgs),
+    /// Print one run's connection states as the YAML a snapshot test stores.
+    Snapshot(crate::cli_files::SnapshotArgs),
+    /// Reduce a failing run to a smaller one that breaks the same invariant,
+    /// and write it as a scenario file.
+    Shrink(crate::cli_files::ShrinkArgs),
     /// Run the bug catalog live: each naive design on its seed, ours on a sweep.
     Catalog {
         /// JSON instead of a table.
@@ -233,8 +248,13 @@ pub fn main() -> i32 {
             policy,
             backend,
             shard,
+            file,
         } => {
-            let (scenarios, seeds) = match (scenarios_named(&scenario), parse_seeds(&seeds)) {
+            let named = match &file {
+                Some(path) => cli_files::pick(None, Some(path)).map(|(s, _)| vec![s]),
+                None => scenarios_named(&scenario),
+            };
+            let (scenarios, seeds) = match (named, parse_seeds(&seeds)) {
                 (Ok(s), Ok(seeds)) => (s, seeds),
                 (Err(e), _) | (_, Err(e)) => return usage(e),
             };
@@ -245,10 +265,18 @@ pub fn main() -> i32 {
             if seeds.is_empty() {
                 return usage("this shard has no seeds in the range");
             }
-            run_sweeps(&scenarios, &seeds, jobs(j), json, policy, backend)
+            let sweep = Sweep {
+                jobs: jobs(j),
+                json,
+                policy,
+                backend,
+                file: file.as_deref(),
+            };
+            run_sweeps(&scenarios, &seeds, &sweep)
         }
         Cmd::Replay {
             scenario,
+            file,
             seed,
             trace,
             trace_format,
@@ -256,10 +284,11 @@ pub fn main() -> i32 {
             policy,
             backend,
         } => {
-            let Some(s) = scenario_by_name(&scenario) else {
-                return usage(format!(
-                    "unknown scenario `{scenario}` (see `peerlink-sim list`)"
-                ));
+            let picked = cli_files::pick(scenario.as_deref(), file.as_deref())
+                .and_then(|(s, file_seed)| Ok((s, cli_files::seed_of(seed, file_seed)?)));
+            let (s, seed) = match picked {
+                Ok(picked) => picked,
+                Err(e) => return usage(e),
             };
             if let Err(e) = check_policy(&policy) {
                 return usage(e);
@@ -267,6 +296,9 @@ pub fn main() -> i32 {
             let format = trace_format.or(trace.then_some(TraceFormat::Text));
             replay(&s, seed, format, html, policy, backend)
         }
+        Cmd::Export(args) => cli_files::export(&args).unwrap_or_else(usage),
+        Cmd::Snapshot(args) => cli_files::print_snapshot(&args).unwrap_or_else(usage),
+        Cmd::Shrink(args) => cli_files::shrink(&args).unwrap_or_else(usage),
         Cmd::Catalog {
             json,
             seeds,
@@ -381,18 +413,28 @@ fn list() -> i32 {
     0
 }
 
-fn run_sweeps(
-    scenarios: &[Scenario],
-    seeds: &[u64],
+/// How `run` sweeps its scenarios.
+struct Sweep<'a> {
     jobs: usize,
     json: bool,
     policy: Option<String>,
     backend: Backend,
-) -> i32 {
+    /// The scenario file the scenario came from, for the replay hint.
+    file: Option<&'a std::path::Path>,
+}
+
+fn run_sweeps(scenarios: &[Scenario], seeds: &[u64], how: &Sweep<'_>) -> i32 {
+    let Sweep {
+        jobs,
+        json,
+        ref policy,
+        backend,
+        file,
+    } = *how;
     let options = RunOptions {
         backend,
         keep_trace: false,
-        model: policy,
+        model: policy.clone(),
         ..RunOptions::default()
     };
     let mut failed_any = false;
@@ -447,7 +489,16 @@ fn run_sweeps(
         }
         if let Some(r) = failed.first() {
             if let Some(v) = &r.violation {
-                eprintln!("  seed {}: {v}\n  replay: {}", r.seed, r.replay_command());
+                let target = cli_files::replay_target(&r.scenario, file);
+                let on = match r.backend {
+                    Backend::Turmoil => "",
+                    Backend::Event => " --backend event",
+                };
+                let replay = format!(
+                    "peerlink-sim replay {target} --seed {} --policy {}{on} --trace",
+                    r.seed, r.model
+                );
+                eprintln!("  seed {}: {v}\n  replay: {replay}", r.seed);
             }
         }
     }

@@ -8,6 +8,7 @@
 //! - [`check`]: the model checker: every interleaving of 2 or 3 nodes over the real core.
 //! - [`bench`](mod@bench): harness overhead against a bare turmoil loop.
 //! - [`faults`]: fault kinds and the seeded fault generator.
+//! - [`file`](mod@file): scenario files (TOML) read and written, errors with line and column.
 //! - [`scenarios`]: the built-in scenarios by name.
 //! - [`model`]: what runs in a host: peerlink under a policy, or a legacy model.
 //! - [`legacy`]: small models of the origin project's buggy designs.
@@ -21,6 +22,7 @@
 //! - [`timeline`]: the run as a self-contained HTML timeline (`replay --html`).
 //! - [`record`]: one trace event as a typed record (time, node, connection, peer, kind, fields).
 //! - [`view`]: the node table shape invariants read.
+//! - [`shrink`]: a failing run reduced to the smallest run that breaks the same invariant.
 //! - [`snapshot`]: a run as a reviewable, seed-fixed structure for insta snapshots.
 //! - [`sweep`]: many seeds across threads.
 //! - [`merge`]: `--shard I/N`, and combining shards' JSON results.
@@ -31,6 +33,7 @@ pub mod catalog;
 pub mod check;
 pub mod event;
 pub mod faults;
+pub mod file;
 pub mod hostile;
 pub mod invariants;
 pub mod legacy;
@@ -40,6 +43,7 @@ pub mod record;
 pub mod runner;
 pub mod scenario;
 pub mod scenarios;
+pub mod shrink;
 pub mod snapshot;
 pub mod sweep;
 pub mod timeline;

@@ -16,7 +16,7 @@ use tracing_subscriber::layer::SubscriberExt;
 
 use crate::faults::{Fault, TimedFault};
 use crate::invariants::{Checker, Observed, Violation};
-use crate::model::{model_by_name, HostCtx, NodeModel, Slot};
+use crate::model::{HostCtx, NodeModel, Slot};
 use crate::scenario::Scenario;
 use crate::trace::{set_runner_time, Trace, TraceLayer, TraceRecord};
 use crate::transport::HostTransport;
@@ -140,7 +140,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
         .model
         .clone()
         .unwrap_or_else(|| scenario.model.clone());
-    if resolve_model(&model_name).is_none() {
+    if scenario.resolve_model(&model_name).is_none() {
         return Err(RunError::UnknownModel(model_name));
     }
     if scenario.nodes == 0 {
@@ -149,7 +149,9 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
     let models = (0..scenario.nodes)
         .map(|i| {
             let name = scenario.per_node_models.get(&i).unwrap_or(&model_name);
-            resolve_model(name).ok_or_else(|| RunError::UnknownModel(name.clone()))
+            scenario
+                .resolve_model(name)
+                .ok_or_else(|| RunError::UnknownModel(name.clone()))
         })
         .collect::<Result<Vec<_>, _>>()?;
     let trace = Arc::new(Mutex::new(Trace::new(options.keep_trace)));
@@ -492,12 +494,6 @@ pub(crate) fn fill_checkpoints(taken: &mut [Checkpoint], nodes: &[Observed]) {
             .map(|o| (o.name.clone(), o.view.clone()))
             .collect();
     }
-}
-
-/// A model by name: ours and the legacy ones, then the hostile ones (which
-/// only per-node overrides use).
-fn resolve_model(name: &str) -> Option<Arc<dyn NodeModel>> {
-    model_by_name(name).or_else(|| crate::hostile::model_by_name(name))
 }
 
 /// The turmoil simulation for `scenario` on `seed`: the seed drives

@@ -4,6 +4,7 @@
 //! in a scenario is drawn from the run's seed.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use peerlink::Config;
@@ -11,6 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::faults::{FaultPlan, TimedFault};
+use crate::model::{NodeModel, OwnModels};
 
 /// Who is configured with whose address.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,6 +91,10 @@ pub struct Scenario {
     /// legacy model or a `hostile` model). They win over `model` and over
     /// `RunOptions::model`, so one hostile node stays hostile under any policy.
     pub per_node_models: BTreeMap<usize, String>,
+    /// Models given as values (a node project's own `NodeModel`), found by
+    /// name before the built-in ones: `model`, `per_node_models` and
+    /// `RunOptions::model` may name them.
+    pub own_models: OwnModels,
     /// Faults.
     pub faults: FaultPlan,
     /// Total simulated time.
@@ -128,6 +134,7 @@ impl Scenario {
             config,
             model: "node-id".into(),
             per_node_models: BTreeMap::new(),
+            own_models: OwnModels::default(),
             faults: FaultPlan::None,
             duration: Duration::from_secs(60),
             checks,
@@ -168,6 +175,36 @@ impl Scenario {
     pub fn node_model(mut self, index: usize, model: &str) -> Self {
         self.per_node_models.insert(index, model.into());
         self
+    }
+
+    /// Runs every node as `model`, a value (a node project's own node).
+    pub fn with_model(mut self, model: Arc<dyn NodeModel>) -> Self {
+        self.model = model.name();
+        self.own_models.add(model);
+        self
+    }
+
+    /// Runs node `index` as `model`, a value, whatever the others run.
+    pub fn with_node_model(mut self, index: usize, model: Arc<dyn NodeModel>) -> Self {
+        self.per_node_models.insert(index, model.name());
+        self.own_models.add(model);
+        self
+    }
+
+    /// Carries `model` so that a name in the scenario (say, from a scenario
+    /// file) or `RunOptions::model` can pick it.
+    pub fn add_model(mut self, model: Arc<dyn NodeModel>) -> Self {
+        self.own_models.add(model);
+        self
+    }
+
+    /// The model called `name`: the scenario's own first, then ours, the
+    /// legacy ones and the hostile ones.
+    pub fn resolve_model(&self, name: &str) -> Option<Arc<dyn NodeModel>> {
+        self.own_models
+            .get(name)
+            .or_else(|| crate::model::model_by_name(name))
+            .or_else(|| crate::hostile::model_by_name(name))
     }
 
     /// Sets the faults.

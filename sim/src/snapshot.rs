@@ -192,6 +192,14 @@ pub struct RunSnapshot {
 }
 
 impl RunSnapshot {
+    /// The YAML an insta snapshot test stores for this run (below the
+    /// `.snap` file's header): written by insta's own serializer, so
+    /// `peerlink-sim snapshot` prints exactly what a test would compare.
+    pub fn to_yaml(&self) -> String {
+        use insta::_macro_support::{serialize_value, SerializationFormat};
+        serialize_value(self, SerializationFormat::Yaml)
+    }
+
     /// Builds the snapshot of a finished run (`report` must come from
     /// running `scenario` with `options`' checkpoints and trace kept).
     pub fn from_report(scenario: &Scenario, report: &RunReport, options: &SnapshotOptions) -> Self {

@@ -165,7 +165,11 @@ fn scenarios_pass_on_the_event_backend() {
 }
 
 /// Every naive design of the bug catalog breaks, on the event backend, the
-/// invariant it breaks on turmoil, on the same seed.
+/// invariant it breaks on turmoil, on the same seed; except bug 12 (torn
+/// frames), which needs the two writes of one frame to arrive apart. The
+/// event network delivers a direction's bytes in order after one latency
+/// per link, so writes made in the same instant arrive together and a
+/// cancel-unsafe read is never cut mid-frame: that design passes here.
 #[test]
 fn catalog_naive_designs_fail_on_the_event_backend() {
     for entry in catalog::entries() {
@@ -176,13 +180,8 @@ fn catalog_naive_designs_fail_on_the_event_backend() {
         };
         let report = run(&scenario, entry.naive_seed, &options).unwrap();
         let broke = report.violation.map(|v| v.invariant);
-        assert_eq!(
-            broke,
-            Some(entry.invariant),
-            "bug {} ({})",
-            entry.bug,
-            entry.naive
-        );
+        let expected = (entry.bug != 12).then_some(entry.invariant);
+        assert_eq!(broke, expected, "bug {} ({})", entry.bug, entry.naive);
     }
 }
 

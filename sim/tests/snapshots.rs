@@ -415,7 +415,8 @@ fn naive_default_changes_simultaneous_dial_snapshot() {
 /// The snapshot folder holds exactly the stored snapshots of the cases
 /// above and of the wire tests: no file a test does not reference (a
 /// renamed or removed case leaves one behind), no pending `.snap.new`.
-/// `tests/wire_snapshots.rs` checks its own `wire_snapshots__` files.
+/// `tests/wire_snapshots.rs` checks its own `wire_snapshots__` files, and
+/// `sim/tests/regressions.rs` its `regressions__` files.
 #[test]
 fn no_unreferenced_snapshots() {
     let referenced: Vec<String> = cases()
@@ -431,7 +432,8 @@ fn no_unreferenced_snapshots() {
             .to_string();
         let ours = name.starts_with("snapshots__") && referenced.contains(&name);
         let wire = name.starts_with("wire_snapshots__") && name.ends_with(".snap");
-        if !(ours || wire) {
+        let regression = name.starts_with("regressions__") && name.ends_with(".snap");
+        if !(ours || wire || regression) {
             stray.push(name);
         }
     }

@@ -44,21 +44,31 @@ impl NodeModel for ManagerModel {
             };
             let (manager, mut events) =
                 ConnectionManager::start(ctx.transport, config, options).await?;
-            *ctx.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(ManagerNode {
-                manager,
-                keys: Mutex::default(),
-            }));
+            *ctx.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(ManagerNode::new(manager)));
             while events.recv().await.is_some() {}
             Ok(())
         })
     }
 }
 
-struct ManagerNode {
+/// A running `ConnectionManager` as the simulator observes it: publish
+/// `Arc::new(ManagerNode::new(manager.clone()))` in the host's slot, from
+/// this crate's model or from a node project's own `NodeModel`.
+pub struct ManagerNode {
     manager: ConnectionManager,
     /// Each peer's key as text, formatted once: the invariants observe
     /// every node at every check, and formatting IPs dominated that.
     keys: Mutex<BTreeMap<PeerId, String>>,
+}
+
+impl ManagerNode {
+    /// Observes `manager`.
+    pub fn new(manager: ConnectionManager) -> Self {
+        ManagerNode {
+            manager,
+            keys: Mutex::default(),
+        }
+    }
 }
 
 impl Observe for ManagerNode {

@@ -16,7 +16,7 @@ use peerlink::Config;
 use crate::transport::HostTransport;
 use crate::view::NodeView;
 
-pub use manager::ManagerModel;
+pub use manager::{ManagerModel, ManagerNode};
 
 /// A running node the simulator can observe between steps.
 pub trait Observe: Send + Sync {
@@ -59,6 +59,35 @@ pub trait NodeModel: Send + Sync {
     fn describe(&self) -> String;
     /// Starts a node; the future runs until the host is crashed.
     fn start(&self, ctx: HostCtx) -> NodeFuture;
+}
+
+/// Models a scenario carries as values (a node project's own), by name.
+/// They are found before the built-in models of the same name.
+#[derive(Clone, Default)]
+pub struct OwnModels(Vec<Arc<dyn NodeModel>>);
+
+impl OwnModels {
+    /// Adds `model`, replacing one of the same name.
+    pub fn add(&mut self, model: Arc<dyn NodeModel>) {
+        self.0.retain(|m| m.name() != model.name());
+        self.0.push(model);
+    }
+
+    /// The model called `name`, if the scenario carries one.
+    pub fn get(&self, name: &str) -> Option<Arc<dyn NodeModel>> {
+        self.0.iter().find(|m| m.name() == name).cloned()
+    }
+
+    /// Their names, in the order added.
+    pub fn names(&self) -> Vec<String> {
+        self.0.iter().map(|m| m.name()).collect()
+    }
+}
+
+impl std::fmt::Debug for OwnModels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
 }
 
 /// Every model by name: our manager under each tie-break policy, then the
