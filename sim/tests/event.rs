@@ -140,7 +140,10 @@ fn event_backend_replays_the_same_trace() {
     assert_eq!(a.violation, None);
     assert_eq!(a.trace_hash, b.trace_hash);
     assert_eq!(a.trace, b.trace);
-    assert!(a.trace.iter().any(|r| r.node == "n0" && r.kind == "established"));
+    assert!(a
+        .trace
+        .iter()
+        .any(|r| r.node == "n0" && r.kind == "established"));
     assert!(a.replay_command().contains("--backend event"));
 }
 

@@ -157,7 +157,8 @@ fn knows_from_file(knows: Spanned<KnowsEntry>, nodes: usize) -> Result<Knows, Ba
         }
         KnowsEntry::Random { random } => {
             if random >= nodes {
-                let message = format!("knows: {random} random peers per node, but only {nodes} nodes");
+                let message =
+                    format!("knows: {random} random peers per node, but only {nodes} nodes");
                 return Err((span, message));
             }
             Ok(Knows::Random { peers: random })

@@ -44,7 +44,8 @@ impl NodeModel for ManagerModel {
             };
             let (manager, mut events) =
                 ConnectionManager::start(ctx.transport, config, options).await?;
-            *ctx.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(ManagerNode::new(manager)));
+            *ctx.slot.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some(Arc::new(ManagerNode::new(manager)));
             while events.recv().await.is_some() {}
             Ok(())
         })
