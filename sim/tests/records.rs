@@ -107,8 +107,8 @@ fn json_records_rebuild_the_text_trace() {
     );
     // Connection ids and peers are lifted from the legacy model's fields.
     let last: JsonRecord = serde_json::from_str(records[records.len() - 1]).unwrap();
-    assert_eq!(last.conn.as_deref(), Some("5"));
-    assert_eq!(last.peer.as_deref(), Some("192.168.0.4"));
+    assert_eq!(last.conn.as_deref(), Some("7"));
+    assert_eq!(last.peer.as_deref(), Some("192.168.0.5"));
     assert_eq!(last.kind, "connection died, slot left connected");
 }
 

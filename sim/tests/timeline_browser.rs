@@ -209,10 +209,10 @@ fn faults_and_violation_render() {
     let v = report.violation.expect("this seed fails");
     assert_eq!(v.invariant, "table-matches-sockets");
     let dom = &loaded.dom;
-    // This run, exactly: 10 of the 10 pairs, 36 connection ends, 7 faults
+    // This run, exactly: 10 of the 10 pairs, 40 connection ends, 7 faults
     // (4 latency changes, a hold, a partition, n2's crash).
     assert_eq!(count(dom, "<g class=\"lane"), 10);
-    assert_eq!(count(dom, "<g class=\"bar "), 36);
+    assert_eq!(count(dom, "<g class=\"bar "), 40);
     assert_eq!(count(dom, "<g class=\"fault fault-latency\""), 4);
     assert_eq!(count(dom, "<g class=\"fault fault-crash\""), 1);
     // The violation names n3: its four lanes are marked.
