@@ -129,7 +129,9 @@ impl FaultPlan {
                 max_len,
             } => {
                 let mut out = Vec::new();
-                if nodes >= 2 && !kinds.is_empty() && from < until {
+                // Episodes start on whole milliseconds: a window shorter than
+                // one (e.g. 1.2 ms to 1.7 ms) has none to draw from.
+                if nodes >= 2 && !kinds.is_empty() && millis(*from) < millis(*until) {
                     for _ in 0..*episodes {
                         draw_episode(rng, nodes, kinds, *from, *until, *max_len, &mut out);
                     }

@@ -124,6 +124,23 @@ fn bad_files_are_located() {
     );
 }
 
+/// Values that would stall a run are refused: a zero tick (simulated time
+/// never advances) and a zero `check_every` (the runner checks at one
+/// instant forever). A generator window shorter than a millisecond, where
+/// no episode can start, draws no fault instead of panicking.
+#[test]
+fn values_that_would_stall_a_run_are_refused() {
+    let (_, _, message) = invalid(&format!("{HEAD}tick = \"0s\"\n"));
+    assert_eq!(message, "tick: must be above zero");
+    let (_, _, message) = invalid(&format!("{HEAD}[checks]\ncheck_every = \"0s\"\n"));
+    assert_eq!(message, "checks: check_every must be above zero");
+
+    let generator = "[generator]\nepisodes = 2\nkinds = [\"partition\"]\nfrom = \"1ms 200us\"\nuntil = \"1ms 700us\"\nmax_len = \"1s\"\n";
+    let (scenario, _) = parse(&format!("{HEAD}{generator}"), "t.toml").unwrap();
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+    assert_eq!(scenario.fault_schedule(&mut rng), Vec::new());
+}
+
 /// The command line prints `file:line:column: message` and the line with a
 /// caret, and exits 2, for `run`, `replay` and `snapshot`.
 #[test]

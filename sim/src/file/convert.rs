@@ -90,6 +90,10 @@ impl ScenarioFile {
         s.model = self.model;
         s.duration = self.duration;
         if let Some(tick) = self.tick {
+            if tick.is_zero() {
+                // Simulated time would never advance.
+                return Err((0..0, "tick: must be above zero".into()));
+            }
             s.tick = tick;
         }
         if let Some(knows) = self.knows {
@@ -118,6 +122,10 @@ impl ScenarioFile {
             .map_err(|e| (no_span, format!("config: {e}")))?;
         s = s.config(|c| *c = config);
         if let Some(checks) = self.checks {
+            if checks.check_every.is_some_and(|d| d.is_zero()) {
+                // The runner would check again at the same instant forever.
+                return Err((0..0, "checks: check_every must be above zero".into()));
+            }
             apply_checks(&mut s, &checks);
         }
         s.faults = faults_from_file(self.generator, self.fault, nodes)?;
