@@ -9,11 +9,17 @@ use rand::Rng;
 
 /// The delay before redial attempt number `failures` (1 = first retry).
 pub fn backoff_delay(min: Duration, max: Duration, failures: u32, rng: &mut impl Rng) -> Duration {
-    let exponent = failures.saturating_sub(1).min(31);
-    let base = min.saturating_mul(1u32 << exponent).min(max);
+    let base = backoff_base(min, max, failures);
     let jitter_ns = u64::try_from(base.as_nanos() / 4).unwrap_or(u64::MAX);
     let jitter = Duration::from_nanos(rng.random_range(0..=jitter_ns));
     base + jitter
+}
+
+/// The delay before redial attempt number `failures` without its jitter:
+/// the least [`backoff_delay`] can return.
+pub fn backoff_base(min: Duration, max: Duration, failures: u32) -> Duration {
+    let exponent = failures.saturating_sub(1).min(31);
+    min.saturating_mul(1u32 << exponent).min(max)
 }
 
 #[cfg(test)]

@@ -1,10 +1,11 @@
 //! `Config`: every tunable of a connection and of the manager, each default
 //! documented with where it comes from, validated once by [`Config::validate`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::time::Duration;
 
+use crate::backoff::backoff_base;
 use crate::policy::TieBreakPolicy;
 use crate::wire::HELLO_LEN;
 
@@ -52,15 +53,30 @@ pub const MAX_FRAME_LEN: u32 = 64 * 1024 * 1024;
 /// | `max_pings_per_interval` | 4 | an honest peer sends 1 per interval |
 /// | `max_inbound` | 125 | Bitcoin Core's total, Zebra's inbound |
 /// | `max_outbound` | 75 | Zebra's outbound |
-/// | `max_pending_handshakes` | 30 | reth's concurrent dials |
+/// | `max_pending_handshakes` | 30 per direction | reth's concurrent dials |
 /// | `redial_backoff_min` | 5 s | the origin project |
 /// | `redial_backoff_max` | 300 s | the origin project |
 /// | `tie_break` | [`TieBreakPolicy::NodeId`] | Nethermind's rule: both ends agree |
 /// | `ban_threshold` | 3 strikes | one bad frame can be a bug; three in a window is a pattern |
 /// | `ban_duration` | 10 min | temporary: Bitcoin Core discourages for 24 h; a wrongly banned peer should come back soon |
+/// | `flap_lifetime` | 10 s | under the 15 s ping interval, after which a redialling peer's backoff starts afresh |
+/// | `flap_threshold` | 27 | one more than [`Config::honest_flap_bound`] (26 with these defaults) |
 ///
 /// With these, a peer that goes silent is declared dead within
 /// [`Config::dead_peer_bound`] = 3 × 15 s + 20 s = 65 s.
+///
+/// A *flap* is an inbound connection the peer ends (a goodbye, or a FIN or
+/// reset) within [`Config::flap_window`] of its handshake; it earns the
+/// peer a `short_lived` strike. A peer that redials with our backoff cannot
+/// flap more than [`Config::honest_flap_bound`] times within
+/// `ban_duration`, whatever its link does: a connection that ends that
+/// young counts as a failed attempt and doubles its next delay (5 s, 10 s,
+/// 20 s, ...), and only one that survives `ping_interval` starts the
+/// backoff afresh. The fastest pattern flaps twice (at 0 and 5 s), then
+/// alternates one connection that survives 15 s with two that flap: two
+/// flaps per 50 s, 26 in 10 min. A peer that reconnects as fast as it can
+/// reaches 27 in well under a second. Keep `flap_threshold` above the bound when you shorten the
+/// backoff or lengthen `ban_duration`.
 ///
 /// New settings can be added without breaking callers (the struct is
 /// `#[non_exhaustive]`): start from the defaults and change what you need.
@@ -112,7 +128,10 @@ pub struct Config {
     pub max_inbound: usize,
     /// Most outbound connections at once.
     pub max_outbound: usize,
-    /// Most connections in their handshake at once (both directions).
+    /// Most connections in their handshake at once, in each direction:
+    /// inbound handshakes are refused with `too_many_pending` once this
+    /// many are in flight, and dials wait once this many are, so peers
+    /// holding inbound handshakes open never delay our own dials.
     pub max_pending_handshakes: usize,
     /// First redial delay after a failure; doubles per consecutive failure.
     pub redial_backoff_min: Duration,
@@ -130,6 +149,14 @@ pub struct Config {
     /// How long a ban lasts (plus up to 25% seeded jitter), and the window
     /// in which strikes count.
     pub ban_duration: Duration,
+    /// An inbound connection the peer ends sooner than this after its
+    /// handshake is a flap, and earns a `short_lived` strike. Capped at
+    /// `ping_interval` (see [`Config::flap_window`]); zero turns flap
+    /// strikes off.
+    pub flap_lifetime: Duration,
+    /// `short_lived` strikes within `ban_duration` that ban a peer IP;
+    /// counted apart from misbehaviour strikes.
+    pub flap_threshold: u32,
 }
 
 impl Default for Config {
@@ -157,6 +184,8 @@ impl Default for Config {
             deny: BTreeSet::new(),
             ban_threshold: 3,
             ban_duration: Duration::from_secs(600),
+            flap_lifetime: Duration::from_secs(10),
+            flap_threshold: 27,
         }
     }
 }
@@ -188,6 +217,7 @@ impl Config {
             ),
             ("max_pending_handshakes", self.max_pending_handshakes),
             ("ban_threshold", self.ban_threshold as usize),
+            ("flap_threshold", self.flap_threshold as usize),
         ] {
             if n == 0 {
                 return Err(ConfigError::ZeroLimit(name));
@@ -208,6 +238,52 @@ impl Config {
     /// `(max_missed_pongs - 1)` intervals plus one `pong_timeout` after it.
     pub fn dead_peer_bound(&self) -> Duration {
         self.ping_interval * self.max_missed_pongs + self.pong_timeout
+    }
+
+    /// A connection the peer ends within this of its handshake is a flap:
+    /// `flap_lifetime`, but never more than `ping_interval`, so that every
+    /// flap also counts as a failure in a redialling peer's backoff (which
+    /// starts afresh only after a connection held for `ping_interval`).
+    pub fn flap_window(&self) -> Duration {
+        self.flap_lifetime.min(self.ping_interval)
+    }
+
+    /// The most flaps a peer running this config's redial backoff can make
+    /// within `ban_duration`, however its link treats its connections: a
+    /// flap costs no time and counts as a failure (the next delay doubles);
+    /// a connection that survives `ping_interval` sets the failures back to
+    /// one. Jitter only lengthens the delays, so it is left out. Searches
+    /// every pattern by the earliest time each failure count can be reached
+    /// after each number of flaps; stops counting at 100 000.
+    pub fn honest_flap_bound(&self) -> u32 {
+        let base =
+            |failures| backoff_base(self.redial_backoff_min, self.redial_backoff_max, failures);
+        let window = self.ban_duration;
+        // Earliest start of the next connection, by failures so far (at
+        // most 32: the delay stops growing long before).
+        let mut earliest: BTreeMap<u32, Duration> = BTreeMap::from([(0, Duration::ZERO)]);
+        let mut flaps = 0;
+        while flaps < 100_000 {
+            // A connection that survives resets the backoff to one failure.
+            if let Some(first) = earliest.values().min().copied() {
+                let reset = first + self.ping_interval + base(1);
+                let at = earliest.entry(1).or_insert(reset);
+                *at = (*at).min(reset);
+            }
+            let mut next: BTreeMap<u32, Duration> = BTreeMap::new();
+            for (&failures, &at) in earliest.iter().filter(|(_, at)| **at < window) {
+                let failures = (failures + 1).min(32);
+                let then = at + base(failures);
+                let slot = next.entry(failures).or_insert(then);
+                *slot = (*slot).min(then);
+            }
+            if next.is_empty() {
+                break;
+            }
+            flaps += 1;
+            earliest = next;
+        }
+        flaps
     }
 
     /// How many of our pings can be outstanding at once; the pending table is
@@ -231,6 +307,32 @@ mod tests {
         assert_eq!(c.validate(), Ok(()));
         assert_eq!(c.dead_peer_bound(), Duration::from_secs(65));
         assert_eq!(c.max_pending_pings(), 3);
+        assert_eq!(c.flap_window(), Duration::from_secs(10));
+    }
+
+    /// The default flap threshold is one more than the most flaps a peer
+    /// with our backoff can make in the window: 26, two at 0 and 5 s, then
+    /// alternating one connection that survives 15 s with two that flap
+    /// (50 s a cycle: 35, 45, 85, 95, ..., 585 s).
+    /// Backoff alone, with every connection flapping, allows 7 (at 0, 5,
+    /// 15, 35, 75, 155 and 315 s; the eighth comes at 615 s).
+    #[test]
+    fn flap_threshold_is_above_what_a_backoff_allows() {
+        let c = Config::default();
+        assert_eq!(c.honest_flap_bound(), 26);
+        assert_eq!(c.flap_threshold, c.honest_flap_bound() + 1);
+        // Without a surviving connection to reset it, backoff alone.
+        let no_reset = Config {
+            ping_interval: Duration::from_secs(3600),
+            ..Config::default()
+        };
+        assert_eq!(no_reset.honest_flap_bound(), 7);
+        // The cap on the window: never longer than a ping interval.
+        let fast = Config {
+            ping_interval: Duration::from_secs(1),
+            ..Config::default()
+        };
+        assert_eq!(fast.flap_window(), Duration::from_secs(1));
     }
 
     /// Each broken setting is named in its error.

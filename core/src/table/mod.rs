@@ -74,7 +74,11 @@ impl PeerTable {
             peers: BTreeMap::new(),
             index: BTreeMap::new(),
             stats: ManagerStats::default(),
-            bans: BanList::new(config.ban_threshold, config.ban_duration),
+            bans: BanList::new(
+                config.ban_threshold,
+                config.flap_threshold,
+                config.ban_duration,
+            ),
             last_now: None,
             shutting_down: false,
             counts: Counts::default(),
@@ -167,7 +171,9 @@ impl PeerTable {
             Some(Reason::Banned)
         } else if !self.is_allowed(peer.ip()) {
             Some(Reason::Denied)
-        } else if self.counts.pending_total() >= self.config.max_pending_handshakes {
+        } else if self.counts.pending(ConnectionDirection::Inbound)
+            >= self.config.max_pending_handshakes
+        {
             Some(Reason::TooManyPending)
         } else if self.counts.total(ConnectionDirection::Inbound) >= self.config.max_inbound {
             Some(Reason::TooManyInbound)
@@ -276,11 +282,14 @@ impl PeerTable {
         self.check_bookkeeping();
     }
 
-    /// The outbound or pending-handshake limit is reached: dials wait for a
-    /// connection or handshake to end (which wakes the driver anyway).
+    /// The outbound limit, or the pending limit of our own dials, is
+    /// reached: dials wait for a connection or handshake to end (which
+    /// wakes the driver anyway). Inbound handshakes have a budget of their
+    /// own, so peers holding them open never hold up our dials.
     fn is_limited(&self) -> bool {
         self.counts.total(ConnectionDirection::Outbound) >= self.config.max_outbound
-            || self.counts.pending_total() >= self.config.max_pending_handshakes
+            || self.counts.pending(ConnectionDirection::Outbound)
+                >= self.config.max_pending_handshakes
     }
 
     /// Whether a scheduled row can be dialled.
@@ -390,5 +399,7 @@ impl PeerTable {
     }
 }
 
+#[cfg(test)]
+mod flap_tests;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,7 @@
 //! What the table decides when a handshake or a connection ends: the
-//! tie-break between two connections to one peer, misbehaviour strikes and
-//! bans (decided only by [`CloseCause::is_misbehaviour`]), failover, the
+//! tie-break between two connections to one peer, misbehaviour strikes
+//! (decided only by [`CloseCause::is_misbehaviour`]), short-lived strikes
+//! for flaps (decided only by `is_flap`) and bans, failover, the
 //! deferred `Disconnected`, and the redial backoff. Every effect is an
 //! [`Action`] appended in the order it must happen.
 
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::slot::{set_dial, Live};
 use super::{Action, PeerTable};
 use crate::backoff::backoff_delay;
+use crate::bans::{Strike, SHORT_LIVED};
 use crate::close::{CloseCause, DisconnectReason};
 use crate::connection::ConnectionInfo;
 use crate::event::PeerEvent;
@@ -41,7 +43,13 @@ impl PeerTable {
             self.stats.handshakes_failed += 1;
             self.stats.count_reason(cause.reason());
             if cause.is_misbehaviour() {
-                self.strike(peer, cause.reason(), now, actions);
+                self.strike(
+                    peer,
+                    Strike::Misbehaviour,
+                    cause.reason().as_str(),
+                    now,
+                    actions,
+                );
             }
         }
         let Some(slot) = self.peers.get_mut(&peer) else {
@@ -228,7 +236,12 @@ impl PeerTable {
             *self.stats.closed.entry(key).or_default() += 1;
         }
         if cause.is_misbehaviour() {
-            self.strike(peer, reason, now, actions);
+            self.strike(peer, Strike::Misbehaviour, reason.as_str(), now, actions);
+        } else if closed
+            .as_ref()
+            .is_some_and(|c| self.is_flap(peer, c, cause, now))
+        {
+            self.strike(peer, Strike::ShortLived, SHORT_LIVED, now, actions);
         }
         let (Some(closed), Some(slot)) = (closed, self.peers.get_mut(&peer)) else {
             self.check_bookkeeping();
@@ -326,19 +339,46 @@ impl PeerTable {
             .map_or(at, |until| at.max(until))
     }
 
-    /// Records a misbehaviour strike, earned by a close with `reason`; a
-    /// ban closes the peer's connections with `banned` and holds off any
-    /// redial until it ends.
+    /// Whether `closed`, which just ended with `cause`, was a flap: an
+    /// inbound connection the peer ended (its goodbye, or a FIN or reset)
+    /// within [`Config::flap_window`](crate::Config::flap_window) of its
+    /// handshake, while we were not closing it ourselves. A goodbye
+    /// `duplicate` is the tie-break at work, not a flap, while we hold
+    /// another connection or handshake with the peer for it to have kept;
+    /// with nothing left it is one. Our dials are paced by our own
+    /// backoff, so outbound connections never count.
+    fn is_flap(&self, peer: PeerId, closed: &Live, cause: &CloseCause, now: Instant) -> bool {
+        let by_peer = match cause {
+            CloseCause::Lost => true,
+            CloseCause::Remote(Reason::Duplicate) => self
+                .peers
+                .get(&peer)
+                .map_or(true, |s| s.live.is_empty() && s.pending.is_empty()),
+            CloseCause::Remote(_) => true,
+            _ => false,
+        };
+        let lived = now.saturating_duration_since(closed.info.established_at);
+        by_peer
+            && !self.shutting_down
+            && !closed.closing
+            && closed.info.direction == ConnectionDirection::Inbound
+            && lived < self.config.flap_window()
+    }
+
+    /// Records a strike of `kind`, earned by a close labelled `label` (the
+    /// close's reason, or `short_lived`); a ban closes the peer's
+    /// connections with `banned` and holds off any redial until it ends.
     fn strike(
         &mut self,
         peer: PeerId,
-        reason: DisconnectReason,
+        kind: Strike,
+        label: &'static str,
         now: Instant,
         actions: &mut Vec<Action>,
     ) {
         self.stats.strikes += 1;
-        *self.stats.strikes_by.entry(reason.as_str()).or_default() += 1;
-        let Some(until) = self.bans.strike(peer.ip(), now, &mut self.rng.0) else {
+        *self.stats.strikes_by.entry(label).or_default() += 1;
+        let Some(until) = self.bans.strike(peer.ip(), kind, now, &mut self.rng.0) else {
             return;
         };
         self.stats.bans += 1;

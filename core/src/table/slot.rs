@@ -133,10 +133,13 @@ impl Counts {
         }
     }
 
-    /// Handshakes in flight, both directions.
-    pub(super) fn pending_total(&self) -> usize {
+    /// Handshakes in flight in `direction`.
+    pub(super) fn pending(&self, direction: ConnectionDirection) -> usize {
         let [pending_in, pending_out] = self.pending;
-        pending_in + pending_out
+        match direction {
+            ConnectionDirection::Inbound => pending_in,
+            ConnectionDirection::Outbound => pending_out,
+        }
     }
 }
 

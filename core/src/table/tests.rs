@@ -19,19 +19,24 @@ use crate::snapshot::PeerState;
 use crate::test_epoch;
 use crate::wire::{Hello, Reason, PROTOCOL_VERSION};
 
-const LOCAL: NodeId = NodeId(9);
-const PEER_NODE: NodeId = NodeId(3);
+pub(super) const LOCAL: NodeId = NodeId(9);
+pub(super) const PEER_NODE: NodeId = NodeId(3);
 
-fn addr(last: u8, port: u16) -> SocketAddr {
+pub(super) fn addr(last: u8, port: u16) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, last)), port)
 }
 
-fn table(config: Config) -> PeerTable {
+pub(super) fn table(config: Config) -> PeerTable {
     PeerTable::new(Arc::new(config), LOCAL, None, 1)
 }
 
 /// The facts of connection `id` to 10.0.0.2 in `direction`.
-fn conn(id: u64, direction: ConnectionDirection, node: NodeId, now: Instant) -> ConnectionInfo {
+pub(super) fn conn(
+    id: u64,
+    direction: ConnectionDirection,
+    node: NodeId,
+    now: Instant,
+) -> ConnectionInfo {
     let (local_port, remote_port) = match direction {
         ConnectionDirection::Outbound => (40000 + id as u16, 9000),
         ConnectionDirection::Inbound => (9000, 50000 + id as u16),
@@ -52,7 +57,7 @@ fn conn(id: u64, direction: ConnectionDirection, node: NodeId, now: Instant) -> 
     }
 }
 
-fn dial_ids(actions: &[Action]) -> Vec<ConnectionId> {
+pub(super) fn dial_ids(actions: &[Action]) -> Vec<ConnectionId> {
     let dials = actions.iter().filter_map(|a| match a {
         Action::Dial { id, .. } => Some(*id),
         _ => None,
@@ -68,7 +73,7 @@ fn events(actions: Vec<Action>) -> Vec<PeerEvent> {
     emitted.collect()
 }
 
-fn peer() -> PeerId {
+pub(super) fn peer() -> PeerId {
     PeerId::new(addr(2, 0).ip())
 }
 
@@ -326,15 +331,22 @@ fn keep_both_fails_over_between_connections() {
 fn misbehaviour_bans_then_expires() {
     let config = Config::default();
     let mut t = table(config.clone());
-    let t0 = test_epoch();
+    let start = test_epoch();
+    // Connections that held past the flap window: no short-lived strike.
+    let t0 = start + config.flap_window();
     let bad = CloseCause::Decode(DecodeError::UnknownType(0x7f));
     for (i, cause) in [CloseCause::Lost, CloseCause::PingTimeout { missed: 3 }]
         .into_iter()
         .enumerate()
     {
-        let c = conn(50 + i as u64, ConnectionDirection::Inbound, PEER_NODE, t0);
+        let c = conn(
+            50 + i as u64,
+            ConnectionDirection::Inbound,
+            PEER_NODE,
+            start,
+        );
         let id = c.id;
-        t.on_established(c, t0, &mut Vec::new());
+        t.on_established(c, start, &mut Vec::new());
         t.on_closed(id, &cause, t0, &mut Vec::new());
     }
     assert_eq!(
