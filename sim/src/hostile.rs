@@ -13,13 +13,16 @@
 //! so the no-churn invariant holds for it too.
 //!
 //! The other models live in submodules: `after_hello` (`ping-flood`,
-//! `oversized-prefix`, `own-node-id`, `impersonator`) and `loiter` (`slowloris`,
-//! `connect-churn`, `never-reads`). They publish no table.
+//! `oversized-prefix`, `own-node-id`, `impersonator`), `loiter` (`slowloris`,
+//! `connect-churn`, `never-reads`) and `flap` (`flapper`). They publish no
+//! table.
 
 mod after_hello;
+mod flap;
 mod loiter;
 
 pub use after_hello::{Impersonator, OversizedPrefix, OwnNodeId, PingFlood, FLOOD_PINGS};
+pub use flap::{Flapper, FLAP_ROUNDS};
 pub use loiter::{
     ConnectChurn, NeverReads, Slowloris, CHURN_EVERY, NEVER_READS_HOLD, SLOWLORIS_SOCKETS,
 };
@@ -63,6 +66,7 @@ pub fn models() -> Vec<Arc<dyn NodeModel>> {
         Arc::new(ConnectChurn),
         Arc::new(NeverReads),
         Arc::new(Impersonator),
+        Arc::new(Flapper),
     ]
 }
 

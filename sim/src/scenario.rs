@@ -114,6 +114,9 @@ pub fn sim_config() -> Config {
     c.connect_timeout = Duration::from_secs(3);
     c.redial_backoff_min = Duration::from_secs(1);
     c.redial_backoff_max = Duration::from_secs(16);
+    // Faster backoff lets an honest peer flap more often: keep the flap
+    // threshold above what it allows (see `Config::honest_flap_bound`).
+    c.flap_threshold = c.honest_flap_bound() + 1;
     c
 }
 

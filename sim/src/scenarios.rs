@@ -113,6 +113,12 @@ pub fn core_scenarios() -> Vec<Scenario> {
             secs(10),
         ),
         hostile(
+            "hostile-flap",
+            "4 nodes; n3 handshakes and leaves at once, redialling at once: short_lived strikes, banned by all, n0–n2 untouched",
+            "flapper",
+            secs(10),
+        ),
+        hostile(
             "hostile-never-reads",
             "4 nodes; n3 handshakes with all, then never reads: dropped by ping timeout, n0–n2 untouched",
             "never-reads",

@@ -126,7 +126,7 @@ fn honest_rtts_hold_under_every_hostile_scenario() {
         .into_iter()
         .filter(|s| s.name.starts_with("hostile"))
         .collect();
-    assert_eq!(hostile.len(), 9, "every hostile scenario");
+    assert_eq!(hostile.len(), 10, "every hostile scenario");
     for scenario in hostile {
         // The hostile nodes are the last ones; the others are honest.
         let honest = scenario.nodes - scenario.per_node_models.len();
@@ -203,8 +203,11 @@ fn impersonation_is_filed_under_the_impostors_ip() {
 
 /// Slowloris from three hosts against a pending-handshake cap of 3: every
 /// honest node refuses each hostile IP's extra handshakes with
-/// `too_many_pending`, the cap itself turns honest handshakes away too while
-/// it is full, and still the honest mesh converges and never churns.
+/// `too_many_pending`; the full inbound cap turns an honest inbound
+/// handshake away only when one arrives while it is full (once, on seed 2;
+/// its dialler hears `too_many_pending` and redials), and the honest mesh
+/// converges and never churns: the cap is on inbound handshakes only, and
+/// the honest nodes' own dials are never held by it.
 #[test]
 fn slowloris_from_many_hosts_meets_the_global_cap() {
     for seed in SEEDS {
@@ -219,23 +222,16 @@ fn slowloris_from_many_hosts_meets_the_global_cap() {
                 );
             }
         }
-        let honest_turned_away = count(&r, &["peer rejected the handshake: too_many_pending"])
-            + ["192.168.0.1", "192.168.0.2", "192.168.0.3"]
-                .iter()
-                .map(|ip| {
-                    count(
-                        &r,
-                        &[
-                            " inbound refused ",
-                            &format!("peer={ip} "),
-                            "too_many_pending",
-                        ],
-                    )
-                })
-                .sum::<usize>();
-        assert!(
-            honest_turned_away > 0,
-            "seed {seed}: the cap was never full"
-        );
+        let heard = count(&r, &["peer rejected the handshake: too_many_pending"]);
+        let honest_refused: usize = ["192.168.0.1", "192.168.0.2", "192.168.0.3"]
+            .iter()
+            .map(|ip| {
+                let peer = format!("peer={ip} ");
+                count(&r, &[" inbound refused ", &peer, "too_many_pending"])
+            })
+            .sum();
+        // Seed 2 starts an honest dial while the inbound cap is full.
+        let expected = if seed == 2 { 1 } else { 0 };
+        assert_eq!((heard, honest_refused), (expected, expected), "seed {seed}");
     }
 }

@@ -28,6 +28,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 pub use crate::events::{Events, PeerEvent, TryRecvError};
+pub use peerlink_core::bans::{SHORT_LIVED, STRIKE_REASONS};
 pub use peerlink_core::histogram::{Histogram, BOUNDS as HISTOGRAM_BOUNDS};
 pub use peerlink_core::policy::TieBreakPolicy;
 pub use peerlink_core::snapshot::{

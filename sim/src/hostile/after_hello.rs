@@ -35,7 +35,7 @@ pub const FLOOD_PINGS: usize = 64;
 const MAX_ROUNDS: u32 = 64;
 
 /// A fresh hello with a random node id drawn from `rng`.
-fn own_hello(ctx: &HostCtx, rng: &mut ChaCha8Rng) -> Hello {
+pub(super) fn own_hello(ctx: &HostCtx, rng: &mut ChaCha8Rng) -> Hello {
     Hello {
         version: PROTOCOL_VERSION,
         network_id: ctx.config.network_id,
