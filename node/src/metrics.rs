@@ -12,9 +12,9 @@
 //! every family and compares the names with reth's and libp2p's. Pure
 //! function of its inputs: no clock, no I/O.
 
-use peerlink::manager::CONNECT_FAILED;
 use peerlink::manager::{Histogram, PeerCounters, PeerState, Snapshot, HISTOGRAM_BOUNDS};
-use peerlink::{ConnectionDirection, Reason};
+use peerlink::manager::{CONNECT_FAILED, STRIKE_REASONS};
+use peerlink::ConnectionDirection;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric, MetricEncoder, NoLabelSet};
@@ -44,13 +44,6 @@ const STATES: [PeerState; 5] = [
 ];
 const DIRECTIONS: [ConnectionDirection; 2] =
     [ConnectionDirection::Inbound, ConnectionDirection::Outbound];
-/// The reasons of the closes that earn a strike (see
-/// `CloseCause::is_misbehaviour`).
-const STRIKE_REASONS: [Reason; 3] = [
-    Reason::ProtocolViolation,
-    Reason::FrameTooLarge,
-    Reason::RateLimited,
-];
 
 /// One sample's value.
 #[derive(Clone, Debug)]
@@ -285,9 +278,9 @@ fn counter_metrics(snapshot: &Snapshot) -> Vec<MetricFamily> {
         ),
         family(
             "strikes",
-            "Misbehaviour strikes recorded against peers, by the reason of the close that earned them.",
+            "Strikes recorded against peers, by reason: the reason of a close for bad input, or short_lived for a connection the peer ended at once.",
             counter,
-            by("reason", &s.strikes_by, &STRIKE_REASONS.map(Reason::as_str)),
+            by("reason", &s.strikes_by, &STRIKE_REASONS),
         ),
     ];
     let plain: [(&'static str, &'static str, u64); 4] = [
@@ -461,9 +454,9 @@ mod tests {
         let expected: Vec<&str> = EXPECTED.lines().collect();
         assert_eq!(samples, expected);
         // The parser folds a histogram's buckets into one sample, and keeps
-        // its sum and count as samples of their own: 38 plain samples and
+        // its sum and count as samples of their own: 39 plain samples and
         // 3 per histogram.
-        assert_eq!(scrape.samples.len(), 38 + 2 * 3);
+        assert_eq!(scrape.samples.len(), 39 + 2 * 3);
         let rtt = scrape
             .samples
             .iter()
@@ -502,6 +495,7 @@ peerlink_dial_failures_total{error="connect_failed"} 0
 peerlink_strikes_total{reason="frame_too_large"} 0
 peerlink_strikes_total{reason="protocol_violation"} 0
 peerlink_strikes_total{reason="rate_limited"} 0
+peerlink_strikes_total{reason="short_lived"} 0
 peerlink_inbound_refused_total 0
 peerlink_duplicates_resolved_total 1
 peerlink_bans_total 0

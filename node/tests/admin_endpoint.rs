@@ -269,8 +269,7 @@ fn assert_metrics_match_table(text: &str, view: &PeersView) {
     for (error, n) in failures {
         add("dial_failures_total", vec![("error", error)], n as f64);
     }
-    let strike_reasons = ["protocol_violation", "frame_too_large", "rate_limited"];
-    let strikes = with_zeros(&s.strikes_by, &strike_reasons);
+    let strikes = with_zeros(&s.strikes_by, &peerlink::manager::STRIKE_REASONS);
     assert_eq!(strikes.values().sum::<u64>(), s.strikes);
     for (reason, n) in strikes {
         add("strikes_total", vec![("reason", reason)], n as f64);
