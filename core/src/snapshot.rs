@@ -91,7 +91,7 @@ pub struct ManagerStats {
     pub inbound_refused: u64,
     /// Duplicate connections closed by the tie-break.
     pub duplicates_resolved: u64,
-    /// Misbehaviour strikes recorded.
+    /// Strikes recorded, misbehaviour and short-lived together.
     pub strikes: u64,
     /// Bans issued.
     pub bans: u64,
@@ -117,7 +117,8 @@ pub struct ManagerStats {
         serde(serialize_with = "crate::serde_impls::close_counts")
     )]
     pub closed: BTreeMap<(ConnectionDirection, DisconnectReason), u64>,
-    /// Misbehaviour strikes by the reason of the close that earned them.
+    /// Strikes by reason: the reason of the close for bad input that
+    /// earned them, or `short_lived` for a flap (see `bans::STRIKE_REASONS`).
     pub strikes_by: BTreeMap<&'static str, u64>,
     /// From a connection's admission (accept, or dial start) to its
     /// handshake's end, for every handshake that completed.
@@ -257,8 +258,8 @@ pub struct PeerRow {
         serde(rename = "min_rtt_seconds", with = "crate::serde_impls::opt_secs")
     )]
     pub min_rtt: Option<Duration>,
-    /// Misbehaviour strikes its IP holds now (they decay, and a ban spends
-    /// them; see `BanList`).
+    /// Strikes its IP holds now, misbehaviour and short-lived together
+    /// (they decay, and a ban spends them; see `BanList`).
     pub strikes: usize,
     /// Time left on its IP's ban, if banned as of the table's last
     /// decision.
