@@ -1,7 +1,7 @@
 //! Flaps: a hostile peer that handshakes and leaves at once, in a loop, is
 //! banned by every honest node for `short_lived` strikes alone; an honest
 //! peer whose connections keep dying young (its process killed two
-//! seconds after every restart) collects some and is never banned.
+//! seconds after restarts) collects some and is never banned.
 //!
 //! The honest nodes run our manager under the default policy, recorded so
 //! that the test can read each one's own snapshot (strikes by reason, bans,
@@ -107,9 +107,9 @@ fn flapper_is_banned_for_short_lived_strikes() {
     }
 }
 
-/// n2 is killed 2 s after each of its 12 restarts (every 3 s from 6 s),
-/// then left up from 42 s: on the event backend n0 and n1 see each young
-/// connection end by FIN. Those n2 dialled are flaps, and n0 and n1 strike
+/// n2 is killed at 6 s, restarted every 3 s from 7 s to 40 s (12 times)
+/// and killed again 2 s after each restart but the last, then left up: on
+/// the event backend n0 and n1 see each young connection end by FIN. Those n2 dialled are flaps, and n0 and n1 strike
 /// it for them (11 each), far fewer than the threshold (103 under
 /// `sim_config`, 27 by default): it is never banned, and by the end it is
 /// connected to both with every strike still counted.
@@ -125,7 +125,7 @@ fn honest_peer_killed_young_is_not_banned() {
     }
     let scenario = Scenario::new(
         "flaky-honest",
-        "3 nodes; n2 killed 2 s after each of 12 restarts, then left up",
+        "3 nodes; n2 restarted 12 times, killed 2 s after each but the last",
         3,
     )
     .faults(FaultPlan::Fixed(faults))
