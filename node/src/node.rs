@@ -129,6 +129,15 @@ impl Node {
             }
             None => None,
         };
+        let config = &settings.config;
+        let honest_flaps = config.honest_flap_bound();
+        if !config.flap_window().is_zero() && config.flap_threshold <= honest_flaps {
+            tracing::warn!(
+                flap_threshold = config.flap_threshold,
+                honest_flap_bound = honest_flaps,
+                "an honest peer redialling with these timers can reach the flap threshold and be banned; raise --flap-threshold"
+            );
+        }
         let shown = |a: Option<SocketAddr>| a.map_or_else(|| "none".to_string(), |a| a.to_string());
         tracing::info!(
             node = %manager.node_id(),

@@ -306,4 +306,38 @@ fn json_logs_are_one_object_per_line() {
     assert_eq!(started["level"], "INFO");
     assert_eq!(started["fields"]["listen"], "127.0.0.1:27260");
     assert_eq!(started["fields"]["admin"], "127.0.0.1:27261");
+    let warnings: Vec<&serde_json::Value> = lines.iter().filter(|l| l["level"] == "WARN").collect();
+    assert!(warnings.is_empty(), "default settings warn: {warnings:?}");
+}
+
+/// A flap threshold an honest peer's backoff can reach (5, under the
+/// bound of 26 for the default timers) starts the node with one warning
+/// that names both numbers.
+#[test]
+fn a_flap_threshold_honest_peers_can_reach_is_warned_about() {
+    let admin: SocketAddr = "127.0.0.1:27271".parse().expect("addr");
+    let args = [
+        "--listen",
+        "127.0.0.1:27270",
+        "--admin",
+        "127.0.0.1:27271",
+        "--log-format",
+        "json",
+        "--flap-threshold",
+        "5",
+    ];
+    let mut node = NodeProcess::spawn("flap-warning", &args.map(String::from));
+    wait_for_admin(admin, &node);
+    node.signal(libc::SIGTERM);
+    let status = node.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", node.log_text());
+    let log = node.log_text();
+    let warnings: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON line"))
+        .filter(|l| l["level"] == "WARN")
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    assert_eq!(warnings[0]["fields"]["flap_threshold"], 5);
+    assert_eq!(warnings[0]["fields"]["honest_flap_bound"], 26);
 }

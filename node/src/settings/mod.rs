@@ -103,6 +103,17 @@ pub struct Cli {
     /// How long a ban lasts. [default: 10m]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub ban_duration: Option<Duration>,
+    /// An inbound connection the peer ends sooner than this after its
+    /// handshake is a flap and earns a `short_lived` strike; capped at
+    /// --ping-interval, 0s turns flap strikes off. [default: 10s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub flap_lifetime: Option<Duration>,
+    /// Flap strikes within --ban-duration that ban a peer IP. Keep it
+    /// above what an honest peer's redial backoff allows (26 with the
+    /// default timers); the node warns at start when it is not.
+    /// [default: 27]
+    #[arg(long, value_name = "N")]
+    pub flap_threshold: Option<u32>,
     /// An IP that may never connect or be dialled (repeatable); refused
     /// with `HelloReject(denied)`. Given at least once, the flags replace
     /// the file's `deny` list.
@@ -157,6 +168,10 @@ pub struct FileConfig {
     pub ban_threshold: Option<u32>,
     /// See [`Cli::ban_duration`].
     pub ban_duration: Option<String>,
+    /// See [`Cli::flap_lifetime`].
+    pub flap_lifetime: Option<String>,
+    /// See [`Cli::flap_threshold`].
+    pub flap_threshold: Option<u32>,
     /// See [`Cli::deny`].
     pub deny: Option<Vec<IpAddr>>,
     /// See [`Cli::allow`].
@@ -362,7 +377,7 @@ impl Settings {
 }
 
 /// Names of the duration settings, in the order [`merged_config`] uses.
-const DURATION_FIELDS: [&str; 7] = [
+const DURATION_FIELDS: [&str; 8] = [
     "ping_interval",
     "pong_timeout",
     "handshake_timeout",
@@ -370,6 +385,7 @@ const DURATION_FIELDS: [&str; 7] = [
     "redial_backoff_min",
     "redial_backoff_max",
     "ban_duration",
+    "flap_lifetime",
 ];
 
 /// The library config: each field from the flag, else the file, else
@@ -384,6 +400,7 @@ fn merged_config(cli: &Cli, file: &FileConfig) -> Result<Config, SettingsError> 
         cli.redial_backoff_min,
         cli.redial_backoff_max,
         cli.ban_duration,
+        cli.flap_lifetime,
     ];
     let in_file = [
         &file.ping_interval,
@@ -393,6 +410,7 @@ fn merged_config(cli: &Cli, file: &FileConfig) -> Result<Config, SettingsError> 
         &file.redial_backoff_min,
         &file.redial_backoff_max,
         &file.ban_duration,
+        &file.flap_lifetime,
     ];
     let mut durations = [
         d.ping_interval,
@@ -402,12 +420,13 @@ fn merged_config(cli: &Cli, file: &FileConfig) -> Result<Config, SettingsError> 
         d.redial_backoff_min,
         d.redial_backoff_max,
         d.ban_duration,
+        d.flap_lifetime,
     ];
     for (i, slot) in durations.iter_mut().enumerate() {
         let from_file = file_duration(DURATION_FIELDS[i], in_file[i].as_ref())?;
         *slot = flags[i].or(from_file).unwrap_or(*slot);
     }
-    let [ping_interval, pong_timeout, handshake_timeout, connect_timeout, redial_backoff_min, redial_backoff_max, ban_duration] =
+    let [ping_interval, pong_timeout, handshake_timeout, connect_timeout, redial_backoff_min, redial_backoff_max, ban_duration, flap_lifetime] =
         durations;
     Ok({
         let mut c = d.clone();
@@ -439,6 +458,11 @@ fn merged_config(cli: &Cli, file: &FileConfig) -> Result<Config, SettingsError> 
             .or(file.ban_threshold)
             .unwrap_or(d.ban_threshold);
         c.ban_duration = ban_duration;
+        c.flap_lifetime = flap_lifetime;
+        c.flap_threshold = cli
+            .flap_threshold
+            .or(file.flap_threshold)
+            .unwrap_or(d.flap_threshold);
         c.deny = ip_list(&cli.deny, file.deny.as_ref());
         c.allow = ip_list(&cli.allow, file.allow.as_ref());
         c

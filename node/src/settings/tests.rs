@@ -83,6 +83,23 @@ fn flags_override_file_over_defaults() {
     assert_eq!(s.log_filter, DEFAULT_LOG_FILTER);
 }
 
+/// The flap settings come from the flag, else the file, else the
+/// defaults (10 s, 27).
+#[test]
+fn flap_settings_flag_over_file() {
+    let file = FileConfig::parse(
+        "listen = \"127.0.0.2:9000\"\nflap_lifetime = \"4s\"\nflap_threshold = 40\n",
+    )
+    .expect("file parses");
+    let s = Settings::merge(cli(&["--flap-threshold", "50"]), file, None).expect("valid");
+    assert_eq!(s.config.flap_lifetime, Duration::from_secs(4));
+    assert_eq!(s.config.flap_threshold, 50);
+    let flags = cli(&["--listen", "127.0.0.2:9000", "--flap-lifetime", "2s"]);
+    let s = Settings::merge(flags, FileConfig::default(), None).expect("valid");
+    assert_eq!(s.config.flap_lifetime, Duration::from_secs(2));
+    assert_eq!(s.config.flap_threshold, 27);
+}
+
 /// The log format is text by default; the file can ask for JSON and a
 /// flag overrides the file; an unknown format in the file is named.
 #[test]

@@ -82,11 +82,12 @@ macro_rules! overrides {
 
 overrides!(
     durations: ping_interval, pong_timeout, handshake_timeout, connect_timeout,
-        redial_backoff_min, redial_backoff_max, ban_duration;
+        redial_backoff_min, redial_backoff_max, ban_duration, flap_lifetime;
     values: network_id: u32, max_missed_pongs: u32, max_frame_len: u32,
         send_queue_len: usize, send_queue_bytes: usize, event_queue_len: usize,
         event_queue_bytes: usize, max_pings_per_interval: u32, max_inbound: usize,
         max_outbound: usize, max_pending_handshakes: usize, ban_threshold: u32,
+        flap_threshold: u32,
 );
 
 #[cfg(test)]
@@ -101,10 +102,14 @@ mod tests {
         let mut changed = base.clone();
         changed.ping_interval = Duration::from_secs(1);
         changed.max_inbound = 3;
+        changed.flap_lifetime = Duration::from_secs(2);
+        changed.flap_threshold = 5;
         changed.tie_break = TieBreakPolicy::KeepBoth;
         let diff = ConfigOverrides::diff(&base, &changed);
         assert_eq!(diff.ping_interval, Some(Duration::from_secs(1)));
         assert_eq!(diff.max_inbound, Some(3));
+        assert_eq!(diff.flap_lifetime, Some(Duration::from_secs(2)));
+        assert_eq!(diff.flap_threshold, Some(5));
         assert_eq!(diff.pong_timeout, None);
         let mut rebuilt = base.clone();
         diff.apply(&mut rebuilt).unwrap();
