@@ -115,6 +115,10 @@ enum Cmd {
         /// Worker threads.
         #[arg(long)]
         jobs: Option<usize>,
+        /// Simulated network: turmoil (the reference) or event (one paused
+        /// runtime, in-memory streams; much faster).
+        #[arg(long, value_enum, default_value_t = Backend::Turmoil)]
+        backend: Backend,
     },
     /// Seeds per second of the harness against a bare turmoil loop of the
     /// same shape and tick, single-threaded.
@@ -303,8 +307,9 @@ pub fn main() -> i32 {
             json,
             seeds,
             jobs: j,
+            backend,
         } => match parse_seeds(&seeds) {
-            Ok(seeds) => run_catalog(&seeds, jobs(j), json),
+            Ok(seeds) => run_catalog(&seeds, jobs(j), json, backend),
             Err(e) => usage(e),
         },
         Cmd::Bench { scenarios, seeds } => {
@@ -579,7 +584,7 @@ fn replay(
     }
 }
 
-fn run_catalog(seeds: &[u64], jobs: usize, json: bool) -> i32 {
+fn run_catalog(seeds: &[u64], jobs: usize, json: bool, backend: Backend) -> i32 {
     let entries = catalog::entries();
     let mut ok = true;
     if !json {
@@ -593,6 +598,7 @@ fn run_catalog(seeds: &[u64], jobs: usize, json: bool) -> i32 {
             return usage(format!("catalog names unknown scenario {}", entry.scenario));
         };
         let naive_opts = RunOptions {
+            backend,
             keep_trace: false,
             model: Some(entry.naive.to_string()),
             ..RunOptions::default()
@@ -608,6 +614,7 @@ fn run_catalog(seeds: &[u64], jobs: usize, json: bool) -> i32 {
             .unwrap_or("nothing");
         let naive_ok = broke == entry.invariant;
         let ours_opts = RunOptions {
+            backend,
             keep_trace: false,
             model: Some("node-id".into()),
             ..RunOptions::default()
@@ -628,6 +635,7 @@ fn run_catalog(seeds: &[u64], jobs: usize, json: bool) -> i32 {
                 "title": entry.title,
                 "scenario": entry.scenario,
                 "naive": entry.naive,
+                "backend": backend.to_string(),
                 "naive_seed": entry.naive_seed,
                 "naive_broke": broke,
                 "naive_expected": entry.invariant,
