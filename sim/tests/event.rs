@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use peerlink::transport::{Link, Listener, Transport};
 use peerlink_sim::catalog;
-use peerlink_sim::event::{CrashKind, EventReader, EventTransport, EventWriter, Net, SharedNet};
+use peerlink_sim::event::{
+    crash_census, CrashKind, EventReader, EventTransport, EventWriter, Net, SharedNet,
+};
 use peerlink_sim::faults::{Fault, FaultPlan, TimedFault};
 use peerlink_sim::runner::{run, Backend, RunOptions};
 use peerlink_sim::scenario::Scenario;
@@ -337,4 +339,54 @@ fn catalog_command_runs_on_the_event_backend() {
             entry.bug
         );
     }
+}
+
+/// A crash aborts every task its incarnation spawned (the legacy model
+/// spawns through `peerlink_sim::transport::spawn`): on `bug-11` under
+/// `legacy-zombie-slots`, n1, n2 and n3 lose power at 10 s; tokio runs each
+/// of their tasks once more only to drop it (one hook poll per task, the
+/// future is not polled), and none is left at the end of the run.
+#[test]
+fn a_crash_aborts_every_task_of_the_incarnation() {
+    let scenario = scenario_by_name("bug-11").unwrap();
+    let crashes = crash_census(&scenario, 0, Some("legacy-zombie-slots")).unwrap();
+    let seen: Vec<_> = crashes
+        .iter()
+        .map(|c| (c.owner.host, c.owner.incarnation, c.at_crash, c.at_end))
+        .collect();
+    eprintln!("{seen:#?}");
+    assert_eq!(crashes.len(), 3);
+    for c in &crashes {
+        assert_eq!(c.at_end.live, 0, "{c:?}");
+        assert_eq!(
+            c.at_end.polls,
+            c.at_crash.polls + c.at_crash.live as u64,
+            "{c:?}"
+        );
+    }
+}
+
+/// The library's own tasks are out of the crash's reach (the library
+/// spawns them), but they end: on `crash-restart` seed 0, n1's first
+/// incarnation has 8 tasks when it crashes; they take 12 hook polls to end
+/// (cancellations and their last real polls, on a failing transport), and
+/// none is left at the end of the run.
+#[test]
+fn a_crashed_library_node_leaves_no_task() {
+    let scenario = scenario_by_name("crash-restart").unwrap();
+    let crashes = crash_census(&scenario, 0, None).unwrap();
+    let seen: Vec<_> = crashes
+        .iter()
+        .map(|c| {
+            let after = c.at_end.polls - c.at_crash.polls;
+            (
+                c.owner.host,
+                c.owner.incarnation,
+                c.at_crash.live,
+                after,
+                c.at_end.live,
+            )
+        })
+        .collect();
+    assert_eq!(seen, [(1, 0, 8, 12, 0)]);
 }

@@ -8,7 +8,8 @@
 //! A crash marks the incarnation down in `tasks` (its events are muted),
 //! takes the host down in `net` (every operation of its transport fails,
 //! so the library's tasks wind down at once), empties its slot and aborts
-//! its root task. A restart spawns a new root with a new transport.
+//! its root and every task it registered (`tasks`). A restart spawns a new
+//! root with a new transport.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,12 +18,11 @@ use std::time::Duration;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::runtime::{Builder, LocalOptions, RngSeed};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::net::{CrashKind, Net};
 use super::stream::{EventTransport, SharedNet};
-use super::tasks::{Owner, Tasks};
+use super::tasks::{CrashCensus, Owner, Tasks};
 use crate::faults::{Fault, TimedFault};
 use crate::invariants::{Observed, Violation};
 use crate::model::{HostCtx, NodeModel, Slot};
@@ -30,6 +30,15 @@ use crate::runner::{fill_checkpoints, host_failure, plan, take_due, Checkpoint, 
 use crate::scenario::{Knows, Scenario};
 use crate::trace::{set_runner_time, set_task_host, TaskHost};
 use crate::transport::HostTransport;
+
+/// What a run returns: the first violation, the time reached, the
+/// checkpoints taken and the faults applied.
+type Outcome = (
+    Option<Violation>,
+    Duration,
+    Vec<Checkpoint>,
+    Vec<TimedFault>,
+);
 
 /// Runs `scenario` on `seed` with `models` per node; returns the first
 /// violation, the time reached, the checkpoints taken and the faults
@@ -39,12 +48,18 @@ pub fn run(
     seed: u64,
     models: Vec<Arc<dyn NodeModel>>,
     wanted: Vec<(String, Duration)>,
-) -> (
-    Option<Violation>,
-    Duration,
-    Vec<Checkpoint>,
-    Vec<TimedFault>,
-) {
+) -> Outcome {
+    run_counted(scenario, seed, models, wanted).0
+}
+
+/// [`run`], and what each crash did to its incarnation's tasks (taken
+/// before the runtime drops what is left).
+pub(crate) fn run_counted(
+    scenario: &Scenario,
+    seed: u64,
+    models: Vec<Arc<dyn NodeModel>>,
+    wanted: Vec<(String, Duration)>,
+) -> (Outcome, Vec<CrashCensus>) {
     let names: Vec<String> = (0..scenario.nodes).map(|i| format!("n{i}")).collect();
     let tasks = Tasks::new(&names);
     let mut builder = Builder::new_current_thread();
@@ -56,23 +71,22 @@ pub fn run(
     let runtime = match builder.build_local(LocalOptions::default()) {
         Ok(rt) => rt,
         Err(e) => {
-            return (
-                Some(host_failure(Duration::ZERO, &e.to_string())),
-                Duration::ZERO,
-                Vec::new(),
-                Vec::new(),
-            )
+            let failed = Some(host_failure(Duration::ZERO, &e.to_string()));
+            return ((failed, Duration::ZERO, Vec::new(), Vec::new()), Vec::new());
         }
     };
-    let out = runtime.block_on(async {
-        let run = EventRun::new(scenario, seed, models, wanted, names, tasks.clone());
-        run.execute().await
+    let out = tasks.running(|| {
+        runtime.block_on(async {
+            let run = EventRun::new(scenario, seed, models, wanted, names, tasks.clone());
+            run.execute().await
+        })
     });
+    let crashes = tasks.crashes();
     // Whatever the runtime's drop still runs belongs to no live host.
     tasks.mute_all();
     drop(runtime);
     set_task_host(TaskHost::Runner);
-    out
+    (out, crashes)
 }
 
 /// One host's bookkeeping.
@@ -81,7 +95,6 @@ struct Host {
     slot: Slot,
     up: bool,
     incarnation: u64,
-    root: Option<JoinHandle<()>>,
 }
 
 struct EventRun<'a> {
@@ -153,7 +166,6 @@ impl<'a> EventRun<'a> {
                 slot: Slot::default(),
                 up: true,
                 incarnation: 0,
-                root: None,
             })
             .collect();
         EventRun {
@@ -221,17 +233,10 @@ impl<'a> EventRun<'a> {
                 }
             })
         });
-        self.hosts[i].root = Some(root);
+        self.tasks.adopt_root(root.abort_handle());
     }
 
-    async fn execute(
-        mut self,
-    ) -> (
-        Option<Violation>,
-        Duration,
-        Vec<Checkpoint>,
-        Vec<TimedFault>,
-    ) {
+    async fn execute(mut self) -> Outcome {
         let (violation, at) = self.run_to_end().await;
         (violation, at, self.taken, self.applied)
     }
@@ -333,9 +338,10 @@ impl<'a> EventRun<'a> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = None;
         self.net().crash(a, kind, at);
-        if let Some(root) = self.hosts[a].root.take() {
-            root.abort();
-        }
+        self.tasks.abort(Owner {
+            host: a,
+            incarnation: self.hosts[a].incarnation,
+        });
     }
 
     /// [`EventRun::observe`], reused while nothing ran in between.
@@ -424,4 +430,30 @@ impl<'a> EventRun<'a> {
         }
         Ok(())
     }
+}
+
+/// Runs `scenario` on `seed` with every node as `model` (`None`: the
+/// scenario's) on the event backend, and reports what each crash did to
+/// its incarnation's tasks. `None`: an unknown model or no nodes.
+pub fn crash_census(
+    scenario: &Scenario,
+    seed: u64,
+    model: Option<&str>,
+) -> Option<Vec<CrashCensus>> {
+    let scenario = &*scenario.for_seed(seed);
+    let name = model.unwrap_or(&scenario.model);
+    let models = (0..scenario.nodes)
+        .map(|i| {
+            scenario.resolve_model(
+                scenario
+                    .per_node_models
+                    .get(&i)
+                    .map_or(name, String::as_str),
+            )
+        })
+        .collect::<Option<Vec<_>>>()?;
+    if models.is_empty() {
+        return None;
+    }
+    Some(run_counted(scenario, seed, models, Vec::new()).1)
 }
