@@ -26,8 +26,9 @@ use super::tasks::{CrashCensus, Owner, Tasks};
 use crate::faults::{Fault, TimedFault};
 use crate::invariants::{Observed, Violation};
 use crate::model::{HostCtx, NodeModel, Slot};
-use crate::runner::{fill_checkpoints, host_failure, plan, take_due, Checkpoint, PORT};
+use crate::runner::{host_failure, plan, Checkpoint, PORT};
 use crate::scenario::{Knows, Scenario};
+use crate::timetable::Timetable;
 use crate::trace::{set_runner_time, set_task_host, TaskHost};
 use crate::transport::HostTransport;
 
@@ -105,12 +106,8 @@ struct EventRun<'a> {
     hosts: Vec<Host>,
     models: Vec<Arc<dyn NodeModel>>,
     known: Vec<Vec<usize>>,
-    faults: Vec<TimedFault>,
+    timetable: Timetable,
     starts: Vec<Duration>,
-    wanted: Vec<(String, Duration)>,
-    taken: Vec<Checkpoint>,
-    /// The faults applied, in order, at the time they were applied.
-    applied: Vec<TimedFault>,
     epoch: Instant,
     /// A node future that returned an error (a host failure).
     failed: Arc<Mutex<Option<String>>>,
@@ -120,6 +117,28 @@ struct EventRun<'a> {
     /// polled since is not observed again.
     observed: Vec<Observed>,
     seen_polls: Vec<Option<u64>>,
+}
+
+/// Every host's table and open streams.
+fn observe(hosts: &[Host], net: &SharedNet) -> Vec<Observed> {
+    let net = net.lock().unwrap_or_else(PoisonError::into_inner);
+    hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let node = h
+                .slot
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            Observed {
+                name: h.name.clone(),
+                ip: net.ip(i),
+                view: node.map(|n| n.view()),
+                open_streams: net.open_streams(i),
+            }
+        })
+        .collect()
 }
 
 /// Who each node is configured with, in index order, without scanning
@@ -176,11 +195,8 @@ impl<'a> EventRun<'a> {
             hosts,
             models,
             known: known_peers(scenario),
-            faults,
+            timetable: Timetable::new(faults, wanted),
             starts,
-            wanted,
-            taken: Vec::new(),
-            applied: Vec::new(),
             epoch,
             failed: Arc::default(),
             observed: Vec::new(),
@@ -238,7 +254,7 @@ impl<'a> EventRun<'a> {
 
     async fn execute(mut self) -> Outcome {
         let (violation, at) = self.run_to_end().await;
-        (violation, at, self.taken, self.applied)
+        (violation, at, self.timetable.taken, self.timetable.applied)
     }
 
     fn now(&self) -> Duration {
@@ -246,26 +262,20 @@ impl<'a> EventRun<'a> {
     }
 
     async fn run_to_end(&mut self) -> (Option<Violation>, Duration) {
-        let (mut checker, end) = plan(self.scenario, &self.faults, &self.starts, &self.wanted);
+        let (mut checker, end) = plan(self.scenario, &self.timetable, &self.starts);
         for i in 0..self.hosts.len() {
             self.start(i, self.starts[i]);
         }
         let every = self.scenario.checks.check_every;
-        let mut next_fault = 0;
         let mut next_check = every;
         let mut now = Duration::ZERO;
         while now < end {
-            let next = [
-                self.faults.get(next_fault).map(|f| f.at),
-                self.wanted.first().map(|(_, at)| *at),
-                Some(next_check),
-                Some(end),
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(end)
-            .max(now);
+            let next = [self.timetable.next_at(), Some(next_check), Some(end)]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(end)
+                .max(now);
             tokio::time::sleep_until(self.epoch + next).await;
             now = self.now();
             if let Some(e) = self
@@ -276,18 +286,11 @@ impl<'a> EventRun<'a> {
             {
                 return (Some(host_failure(now, &e)), now);
             }
-            while let Some(tf) = self.faults.get(next_fault).filter(|f| f.at <= now).cloned() {
-                self.apply(&tf.fault, now);
-                self.applied.push(TimedFault {
-                    at: now,
-                    fault: tf.fault,
-                });
-                next_fault += 1;
+            for fault in self.timetable.due_faults(now) {
+                self.apply(&fault, now);
             }
-            if take_due(&mut self.wanted, now, &mut self.taken) {
-                let nodes = self.observe();
-                fill_checkpoints(&mut self.taken, &nodes);
-            }
+            let (hosts, net) = (&self.hosts, &self.net);
+            self.timetable.take_checkpoints(now, || observe(hosts, net));
             if now >= next_check {
                 next_check = now + every;
                 if let Err(v) = checker.check(now, self.observe_cached()) {
@@ -375,24 +378,7 @@ impl<'a> EventRun<'a> {
     }
 
     fn observe(&self) -> Vec<Observed> {
-        let net = self.net();
-        self.hosts
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let node = h
-                    .slot
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone();
-                Observed {
-                    name: h.name.clone(),
-                    ip: net.ip(i),
-                    view: node.map(|n| n.view()),
-                    open_streams: net.open_streams(i),
-                }
-            })
-            .collect()
+        observe(&self.hosts, &self.net)
     }
 
     /// End of run, network quiet: each node's table holds exactly the
