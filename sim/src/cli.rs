@@ -440,6 +440,7 @@ fn run_sweeps(scenarios: &[Scenario], seeds: &[u64], how: &Sweep<'_>) -> i32 {
         backend,
         keep_trace: false,
         model: policy.clone(),
+        file: file.map(std::path::Path::to_path_buf),
         ..RunOptions::default()
     };
     let mut failed_any = false;
@@ -475,6 +476,9 @@ fn run_sweeps(scenarios: &[Scenario], seeds: &[u64], how: &Sweep<'_>) -> i32 {
             let mut obj = peerlink_sim::sweep::summary_json(&scenario.name, &model, &reports, wall);
             if let Some(map) = obj.as_object_mut() {
                 map.insert("backend".into(), backend.to_string().into());
+                if let Some(path) = file {
+                    map.insert("file".into(), path.display().to_string().into());
+                }
             }
             println!("{obj}");
         } else {
@@ -494,15 +498,7 @@ fn run_sweeps(scenarios: &[Scenario], seeds: &[u64], how: &Sweep<'_>) -> i32 {
         }
         if let Some(r) = failed.first() {
             if let Some(v) = &r.violation {
-                let target = cli_files::replay_target(&r.scenario, file);
-                let on = match r.backend {
-                    Backend::Turmoil => "",
-                    Backend::Event => " --backend event",
-                };
-                let replay = format!(
-                    "peerlink-sim replay {target} --seed {} --policy {}{on} --trace",
-                    r.seed, r.model
-                );
+                let replay = r.replay_command();
                 eprintln!("  seed {}: {v}\n  replay: {replay}", r.seed);
             }
         }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -59,6 +60,9 @@ pub struct RunOptions {
     /// Named instants at which every node's table is captured into
     /// [`RunReport::checkpoints`] (for snapshot tests).
     pub checkpoints: Vec<(String, Duration)>,
+    /// The scenario file the scenario was read from (`run --file`), if
+    /// any: replay commands name the file, not the scenario.
+    pub file: Option<PathBuf>,
 }
 
 /// Every node's table at one named instant.
@@ -98,20 +102,48 @@ pub struct RunReport {
     /// The faults applied, in order (those scheduled after the run stopped
     /// are not in it).
     pub faults: Vec<TimedFault>,
+    /// The scenario file it was read from, if any.
+    pub file: Option<PathBuf>,
 }
 
 impl RunReport {
     /// The command that replays this run.
     pub fn replay_command(&self) -> String {
-        let backend = match self.backend {
-            Backend::Turmoil => String::new(),
-            b => format!(" --backend {b}"),
-        };
-        format!(
-            "peerlink-sim replay {} --seed {} --policy {}{backend} --trace",
-            self.scenario, self.seed, self.model
+        replay_command(
+            &self.scenario,
+            self.file.as_deref(),
+            self.seed,
+            &self.model,
+            &self.backend.to_string(),
         )
     }
+}
+
+/// How a replay command names a scenario: `--file F` for one read from a
+/// file (its name is not a built-in), else its name.
+pub fn replay_target(name: &str, file: Option<&Path>) -> String {
+    match file {
+        Some(p) => format!("--file {}", p.display()),
+        None => name.to_string(),
+    }
+}
+
+/// The command that replays `seed` of `scenario` (read from `file`, if
+/// any) under `policy` on `backend` (a [`Backend`]'s name).
+pub fn replay_command(
+    scenario: &str,
+    file: Option<&Path>,
+    seed: u64,
+    policy: &str,
+    backend: &str,
+) -> String {
+    let target = replay_target(scenario, file);
+    let on = if backend == Backend::Turmoil.to_string() {
+        String::new()
+    } else {
+        format!(" --backend {backend}")
+    };
+    format!("peerlink-sim replay {target} --seed {seed} --policy {policy}{on} --trace")
 }
 
 /// Why a run could not start.
@@ -177,6 +209,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
         sim_time,
         checkpoints,
         faults,
+        file: options.file.clone(),
     })
 }
 

@@ -390,3 +390,55 @@ fn a_crashed_library_node_leaves_no_task() {
         .collect();
     assert_eq!(seen, [(1, 0, 8, 12, 0)]);
 }
+
+/// A run of a scenario read from a file replays with `--file F`, not by
+/// the scenario's name, which is not a built-in.
+#[test]
+fn a_file_scenario_replays_by_its_file() {
+    let path = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/repro-zombie-slots.toml"
+    ));
+    let (scenario, _) = peerlink_sim::file::load(&path).unwrap();
+    let options = RunOptions {
+        file: Some(path.clone()),
+        ..event()
+    };
+    let report = run(&scenario, 4, &options).unwrap();
+    assert_eq!(
+        report.replay_command(),
+        format!(
+            "peerlink-sim replay --file {} --seed 4 --policy legacy-zombie-slots --backend event --trace",
+            path.display()
+        )
+    );
+}
+
+/// A host's ephemeral ports (32768..=65535) are never handed out twice:
+/// with all 32768 held by open streams a connect fails with
+/// `AddrNotAvailable`, and a port whose stream closed is handed out again
+/// after the wrap.
+#[tokio::test(start_paused = true)]
+async fn ephemeral_ports_are_never_handed_out_twice() {
+    let names = vec!["n0".to_string(), "n1".to_string()];
+    let mut net = Net::new(7, (LATENCY, LATENCY), &names);
+    net.bind(1, 0, 7000).unwrap();
+    let waker = std::task::Waker::noop();
+    let mut ends = Vec::new();
+    for _ in 0..32768 {
+        let (end, local, _) = net.arrive(0, 0, 1, 7000).unwrap().unwrap();
+        net.accept(1, 0, waker).unwrap().unwrap();
+        ends.push((end, local.port()));
+    }
+    assert_eq!(ends[0].1, 32768);
+    assert_eq!(ends[32767].1, 65535);
+    let full = net.arrive(0, 0, 1, 7000).unwrap_err();
+    assert_eq!(full.kind(), std::io::ErrorKind::AddrNotAvailable);
+    let (end, port) = ends[40000 - 32768];
+    assert_eq!(port, 40000);
+    net.drop_half(end, false, Instant::now());
+    net.drop_half(end, true, Instant::now());
+    let (_, local, _) = net.arrive(0, 0, 1, 7000).unwrap().unwrap();
+    assert_eq!(local.port(), 40000);
+    assert_eq!(net.open_streams(0), 32768);
+}

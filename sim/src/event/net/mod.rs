@@ -39,7 +39,7 @@ pub const WINDOW: usize = 64 * 1024;
 /// Most streams waiting in a listener's accept queue; more are refused.
 pub const BACKLOG: usize = 1024;
 
-/// First ephemeral port of a host (as Linux's default range).
+/// First ephemeral port of a host (as Linux's default range, to 65535).
 const EPHEMERAL: u16 = 32768;
 
 /// Separates the jitter's stream of numbers from the links' latencies.
@@ -94,13 +94,35 @@ struct HostNet {
     incarnation: u64,
     down: Option<CrashKind>,
     listener: Option<ListenerState>,
+    /// Where the search for a free ephemeral port starts.
     next_port: u16,
+    /// Ephemeral ports of this host's dialed ends not yet closed.
+    ports: BTreeSet<u16>,
     /// Ends registered on this host and not gone (accept queue included).
     ends: BTreeSet<EndRef>,
     /// Ends handed out as links and not closed.
     open: usize,
     /// Ends cut off by crashes while handed out.
     abandoned: usize,
+}
+
+impl HostNet {
+    /// The next ephemeral port not in use on this host, from where the
+    /// last search stopped, wrapping from 65535 to [`EPHEMERAL`]; taken.
+    /// `AddrNotAvailable` when all 32768 are in use (Linux's `EADDRNOTAVAIL`).
+    fn ephemeral_port(&mut self) -> io::Result<u16> {
+        for _ in EPHEMERAL..=u16::MAX {
+            let port = self.next_port;
+            self.next_port = port.checked_add(1).unwrap_or(EPHEMERAL);
+            if self.ports.insert(port) {
+                return Ok(port);
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            "every ephemeral port of the host is in use",
+        ))
+    }
 }
 
 /// What a read found.
@@ -154,6 +176,7 @@ impl Net {
                 down: None,
                 listener: None,
                 next_port: EPHEMERAL,
+                ports: BTreeSet::new(),
                 ends: BTreeSet::new(),
                 open: 0,
                 abandoned: 0,
@@ -321,6 +344,7 @@ impl Net {
                 w.wake();
             }
         }
+        h.ports.clear();
         let ends = std::mem::take(&mut h.ends);
         for (id, side) in ends {
             let Some(peer_host) = self.streams.get(&id).map(|s| s.ends[1 - side].host) else {
@@ -477,11 +501,10 @@ impl Net {
         if !listening {
             return Err(refused());
         }
+        let port = self.hosts[from].ephemeral_port()?;
         let id = self.next_stream;
         self.next_stream += 1;
-        let h = &mut self.hosts[from];
-        let local = SocketAddr::new(h.ip, h.next_port);
-        h.next_port = h.next_port.checked_add(1).unwrap_or(EPHEMERAL);
+        let local = SocketAddr::new(self.hosts[from].ip, port);
         let remote = SocketAddr::new(self.hosts[to].ip, port);
         let end = |host, incarnation, addr, halves| End {
             host,

@@ -217,6 +217,10 @@ impl Net {
         let e = &mut stream.ends[end.1];
         e.gone = true;
         self.hosts[from].ends.remove(&end);
+        if end.1 == 0 {
+            // The dialing side: its ephemeral port is free again.
+            self.hosts[from].ports.remove(&e.addr.port());
+        }
         if e.handed {
             self.hosts[from].open -= 1;
         }
