@@ -476,20 +476,19 @@ pub(crate) fn plan(
 fn observe(hosts: &[Host], sim: &turmoil::Sim<'static>) -> Vec<Observed> {
     hosts
         .iter()
-        .map(|h| {
-            let node = h
-                .slot
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone();
-            Observed {
-                name: h.name.clone(),
-                ip: sim.lookup(h.name.as_str()),
-                view: node.map(|n| n.view()),
-                open_streams: h.tally.open_streams(),
-            }
+        .map(|h| Observed {
+            name: h.name.clone(),
+            ip: sim.lookup(h.name.as_str()),
+            view: table_of(&h.slot),
+            open_streams: h.tally.open_streams(),
         })
         .collect()
+}
+
+/// The table of the node in `slot` (`None` while its host is down).
+pub(crate) fn table_of(slot: &Slot) -> Option<NodeView> {
+    let node = slot.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    node.map(|n| n.view())
 }
 
 /// The turmoil simulation for `scenario` on `seed`: the seed drives

@@ -26,7 +26,7 @@ use super::tasks::{CrashCensus, Owner, Tasks};
 use crate::faults::{Fault, TimedFault};
 use crate::invariants::{Observed, Violation};
 use crate::model::{HostCtx, NodeModel, Slot};
-use crate::runner::{host_failure, plan, Checkpoint, PORT};
+use crate::runner::{host_failure, plan, table_of, Checkpoint, PORT};
 use crate::scenario::{Knows, Scenario};
 use crate::timetable::Timetable;
 use crate::trace::{set_runner_time, set_task_host, TaskHost};
@@ -125,18 +125,11 @@ fn observe(hosts: &[Host], net: &SharedNet) -> Vec<Observed> {
     hosts
         .iter()
         .enumerate()
-        .map(|(i, h)| {
-            let node = h
-                .slot
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone();
-            Observed {
-                name: h.name.clone(),
-                ip: net.ip(i),
-                view: node.map(|n| n.view()),
-                open_streams: net.open_streams(i),
-            }
+        .map(|(i, h)| Observed {
+            name: h.name.clone(),
+            ip: net.ip(i),
+            view: table_of(&h.slot),
+            open_streams: net.open_streams(i),
         })
         .collect()
 }
@@ -359,12 +352,7 @@ impl<'a> EventRun<'a> {
             o.open_streams = net.open_streams(i);
             if self.seen_polls[i] != Some(polls[i]) {
                 self.seen_polls[i] = Some(polls[i]);
-                let node = self.hosts[i]
-                    .slot
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone();
-                o.view = node.map(|n| n.view());
+                o.view = table_of(&self.hosts[i].slot);
             }
         }
         &self.observed
