@@ -50,7 +50,7 @@ pub struct Census {
     /// Tasks spawned and not terminated.
     pub live: usize,
     /// Polls of its tasks (the hook's count: an aborted task's
-    /// cancellation counts as one, see [`Tasks::install`]).
+    /// cancellation counts as one: tokio runs it once more only to drop it).
     pub polls: u64,
 }
 
