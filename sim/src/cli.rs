@@ -115,6 +115,10 @@ enum Cmd {
         /// Worker threads.
         #[arg(long)]
         jobs: Option<usize>,
+        /// Simulated network: turmoil (the reference) or event (one paused
+        /// runtime, in-memory streams; much faster).
+        #[arg(long, value_enum, default_value_t = Backend::Turmoil)]
+        backend: Backend,
     },
     /// Seeds per second of the harness against a bare turmoil loop of the
     /// same shape and tick, single-threaded.
@@ -303,8 +307,9 @@ pub fn main() -> i32 {
             json,
             seeds,
             jobs: j,
+            backend,
         } => match parse_seeds(&seeds) {
-            Ok(seeds) => run_catalog(&seeds, jobs(j), json),
+            Ok(seeds) => run_catalog(&seeds, jobs(j), json, backend),
             Err(e) => usage(e),
         },
         Cmd::Bench { scenarios, seeds } => {
@@ -435,6 +440,7 @@ fn run_sweeps(scenarios: &[Scenario], seeds: &[u64], how: &Sweep<'_>) -> i32 {
         backend,
         keep_trace: false,
         model: policy.clone(),
+        file: file.map(std::path::Path::to_path_buf),
         ..RunOptions::default()
     };
     let mut failed_any = false;
@@ -470,6 +476,9 @@ fn run_sweeps(scenarios: &[Scenario], seeds: &[u64], how: &Sweep<'_>) -> i32 {
             let mut obj = peerlink_sim::sweep::summary_json(&scenario.name, &model, &reports, wall);
             if let Some(map) = obj.as_object_mut() {
                 map.insert("backend".into(), backend.to_string().into());
+                if let Some(path) = file {
+                    map.insert("file".into(), path.display().to_string().into());
+                }
             }
             println!("{obj}");
         } else {
@@ -489,15 +498,7 @@ fn run_sweeps(scenarios: &[Scenario], seeds: &[u64], how: &Sweep<'_>) -> i32 {
         }
         if let Some(r) = failed.first() {
             if let Some(v) = &r.violation {
-                let target = cli_files::replay_target(&r.scenario, file);
-                let on = match r.backend {
-                    Backend::Turmoil => "",
-                    Backend::Event => " --backend event",
-                };
-                let replay = format!(
-                    "peerlink-sim replay {target} --seed {} --policy {}{on} --trace",
-                    r.seed, r.model
-                );
+                let replay = r.replay_command();
                 eprintln!("  seed {}: {v}\n  replay: {replay}", r.seed);
             }
         }
@@ -579,7 +580,7 @@ fn replay(
     }
 }
 
-fn run_catalog(seeds: &[u64], jobs: usize, json: bool) -> i32 {
+fn run_catalog(seeds: &[u64], jobs: usize, json: bool, backend: Backend) -> i32 {
     let entries = catalog::entries();
     let mut ok = true;
     if !json {
@@ -593,6 +594,7 @@ fn run_catalog(seeds: &[u64], jobs: usize, json: bool) -> i32 {
             return usage(format!("catalog names unknown scenario {}", entry.scenario));
         };
         let naive_opts = RunOptions {
+            backend,
             keep_trace: false,
             model: Some(entry.naive.to_string()),
             ..RunOptions::default()
@@ -608,6 +610,7 @@ fn run_catalog(seeds: &[u64], jobs: usize, json: bool) -> i32 {
             .unwrap_or("nothing");
         let naive_ok = broke == entry.invariant;
         let ours_opts = RunOptions {
+            backend,
             keep_trace: false,
             model: Some("node-id".into()),
             ..RunOptions::default()
@@ -628,6 +631,7 @@ fn run_catalog(seeds: &[u64], jobs: usize, json: bool) -> i32 {
                 "title": entry.title,
                 "scenario": entry.scenario,
                 "naive": entry.naive,
+                "backend": backend.to_string(),
                 "naive_seed": entry.naive_seed,
                 "naive_broke": broke,
                 "naive_expected": entry.invariant,

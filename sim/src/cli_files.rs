@@ -30,14 +30,6 @@ pub fn seed_of(flag: Option<u64>, from_file: Option<u64>) -> Result<u64, String>
         .ok_or_else(|| "give --seed N (the file names no seed)".into())
 }
 
-/// How to name the scenario in a replay command.
-pub fn replay_target(name: &str, path: Option<&Path>) -> String {
-    match path {
-        Some(p) => format!("--file {}", p.display()),
-        None => name.to_string(),
-    }
-}
-
 /// `peerlink-sim export NAME`.
 #[derive(Args)]
 pub struct ExportArgs {

@@ -47,6 +47,7 @@ pub mod shrink;
 pub mod snapshot;
 pub mod sweep;
 pub mod timeline;
+mod timetable;
 pub mod trace;
 pub mod transport;
 pub mod view;

@@ -10,6 +10,8 @@ use std::fmt;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::runner::replay_command;
+
 /// `I/N`: this machine runs the seeds whose position in the range is `I`
 /// modulo `N`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,6 +56,9 @@ struct SweepLine {
     policy: String,
     #[serde(default = "turmoil")]
     backend: String,
+    /// The scenario file (`run --file`), if the scenario came from one.
+    #[serde(default)]
+    file: Option<std::path::PathBuf>,
     failed: Vec<u64>,
     trace_hashes: BTreeMap<String, String>,
 }
@@ -90,6 +95,7 @@ impl fmt::Display for MergeError {
 
 #[derive(Default)]
 struct Combined {
+    file: Option<std::path::PathBuf>,
     hashes: BTreeMap<u64, String>,
     failed: BTreeSet<u64>,
     conflicts: BTreeSet<u64>,
@@ -113,6 +119,7 @@ pub fn merge(inputs: &[(String, String)]) -> Result<Vec<Value>, MergeError> {
             let group = groups
                 .entry((line.scenario, line.policy, line.backend))
                 .or_default();
+            group.file = group.file.take().or(line.file);
             group.failed.extend(line.failed);
             for (seed, hash) in line.trace_hashes {
                 let seed: u64 = seed.parse().map_err(|_| MergeError::BadLine {
@@ -138,17 +145,10 @@ pub fn merge(inputs: &[(String, String)]) -> Result<Vec<Value>, MergeError> {
 }
 
 fn report(scenario: &str, policy: &str, backend: &str, g: &Combined) -> Value {
-    let flag = if backend == "turmoil" {
-        String::new()
-    } else {
-        format!(" --backend {backend}")
-    };
     let replay: Vec<String> = g
         .failed
         .iter()
-        .map(|s| {
-            format!("peerlink-sim replay {scenario} --seed {s} --policy {policy}{flag} --trace")
-        })
+        .map(|&s| replay_command(scenario, g.file.as_deref(), s, policy, backend))
         .collect();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for h in g.hashes.values() {

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -18,6 +19,7 @@ use crate::faults::{Fault, TimedFault};
 use crate::invariants::{Checker, Observed, Violation};
 use crate::model::{HostCtx, NodeModel, Slot};
 use crate::scenario::Scenario;
+use crate::timetable::Timetable;
 use crate::trace::{set_runner_time, Trace, TraceLayer, TraceRecord};
 use crate::transport::HostTransport;
 use crate::view::NodeView;
@@ -58,6 +60,9 @@ pub struct RunOptions {
     /// Named instants at which every node's table is captured into
     /// [`RunReport::checkpoints`] (for snapshot tests).
     pub checkpoints: Vec<(String, Duration)>,
+    /// The scenario file the scenario was read from (`run --file`), if
+    /// any: replay commands name the file, not the scenario.
+    pub file: Option<PathBuf>,
 }
 
 /// Every node's table at one named instant.
@@ -97,20 +102,48 @@ pub struct RunReport {
     /// The faults applied, in order (those scheduled after the run stopped
     /// are not in it).
     pub faults: Vec<TimedFault>,
+    /// The scenario file it was read from, if any.
+    pub file: Option<PathBuf>,
 }
 
 impl RunReport {
     /// The command that replays this run.
     pub fn replay_command(&self) -> String {
-        let backend = match self.backend {
-            Backend::Turmoil => String::new(),
-            b => format!(" --backend {b}"),
-        };
-        format!(
-            "peerlink-sim replay {} --seed {} --policy {}{backend} --trace",
-            self.scenario, self.seed, self.model
+        replay_command(
+            &self.scenario,
+            self.file.as_deref(),
+            self.seed,
+            &self.model,
+            &self.backend.to_string(),
         )
     }
+}
+
+/// How a replay command names a scenario: `--file F` for one read from a
+/// file (its name is not a built-in), else its name.
+pub fn replay_target(name: &str, file: Option<&Path>) -> String {
+    match file {
+        Some(p) => format!("--file {}", p.display()),
+        None => name.to_string(),
+    }
+}
+
+/// The command that replays `seed` of `scenario` (read from `file`, if
+/// any) under `policy` on `backend` (a [`Backend`]'s name).
+pub fn replay_command(
+    scenario: &str,
+    file: Option<&Path>,
+    seed: u64,
+    policy: &str,
+    backend: &str,
+) -> String {
+    let target = replay_target(scenario, file);
+    let on = if backend == Backend::Turmoil.to_string() {
+        String::new()
+    } else {
+        format!(" --backend {backend}")
+    };
+    format!("peerlink-sim replay {target} --seed {seed} --policy {policy}{on} --trace")
 }
 
 /// Why a run could not start.
@@ -176,6 +209,7 @@ pub fn run(scenario: &Scenario, seed: u64, options: &RunOptions) -> Result<RunRe
         sim_time,
         checkpoints,
         faults,
+        file: options.file.clone(),
     })
 }
 
@@ -191,12 +225,9 @@ struct Run<'a> {
     scenario: &'a Scenario,
     sim: turmoil::Sim<'static>,
     hosts: Vec<Host>,
-    faults: Vec<TimedFault>,
+    timetable: Timetable,
     starts: Vec<Duration>,
     probes: u64,
-    wanted: Vec<(String, Duration)>,
-    taken: Vec<Checkpoint>,
-    applied: Vec<TimedFault>,
 }
 
 impl<'a> Run<'a> {
@@ -256,12 +287,9 @@ impl<'a> Run<'a> {
             scenario,
             sim,
             hosts,
-            faults,
+            timetable: Timetable::new(faults, wanted),
             starts,
             probes: 0,
-            wanted,
-            taken: Vec::new(),
-            applied: Vec::new(),
         }
     }
 
@@ -276,36 +304,25 @@ impl<'a> Run<'a> {
         Vec<TimedFault>,
     ) {
         let (violation, at) = self.step_to_end();
-        (violation, at, self.taken, self.applied)
-    }
-
-    fn take_checkpoints(&mut self, now: Duration) {
-        if take_due(&mut self.wanted, now, &mut self.taken) {
-            let nodes = self.observe();
-            fill_checkpoints(&mut self.taken, &nodes);
-        }
+        (violation, at, self.timetable.taken, self.timetable.applied)
     }
 
     fn step_to_end(&mut self) -> (Option<Violation>, Duration) {
-        let (mut checker, end) = plan(self.scenario, &self.faults, &self.starts, &self.wanted);
+        let (mut checker, end) = plan(self.scenario, &self.timetable, &self.starts);
         let every = self.scenario.checks.check_every;
-        let mut next_fault = 0;
         let mut next_check = every;
         while self.sim.elapsed() < end {
             let now = self.sim.elapsed();
-            while let Some(tf) = self.faults.get(next_fault).filter(|f| f.at <= now).cloned() {
-                self.apply(&tf.fault, now);
-                self.applied.push(TimedFault {
-                    at: now,
-                    fault: tf.fault,
-                });
-                next_fault += 1;
+            for fault in self.timetable.due_faults(now) {
+                self.apply(&fault, now);
             }
             if let Err(e) = self.sim.step() {
                 return (Some(host_failure(now, &e.to_string())), now);
             }
             let now = self.sim.elapsed();
-            self.take_checkpoints(now);
+            let hosts = &self.hosts;
+            let sim = &self.sim;
+            self.timetable.take_checkpoints(now, || observe(hosts, sim));
             if now >= next_check {
                 next_check = now + every;
                 if let Err(v) = checker.check(now, &self.observe()) {
@@ -354,22 +371,7 @@ impl<'a> Run<'a> {
     }
 
     fn observe(&self) -> Vec<Observed> {
-        self.hosts
-            .iter()
-            .map(|h| {
-                let node = h
-                    .slot
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone();
-                Observed {
-                    name: h.name.clone(),
-                    ip: self.sim.lookup(h.name.as_str()),
-                    view: node.map(|n| n.view()),
-                    open_streams: h.tally.open_streams(),
-                }
-            })
-            .collect()
+        observe(&self.hosts, &self.sim)
     }
 
     /// End of run, network quiet: each node's table holds exactly the
@@ -447,18 +449,22 @@ impl<'a> Run<'a> {
 /// later if convergence (plus three pings) or a checkpoint needs it.
 pub(crate) fn plan(
     scenario: &Scenario,
-    faults: &[TimedFault],
+    timetable: &Timetable,
     starts: &[Duration],
-    wanted: &[(String, Duration)],
 ) -> (Checker, Duration) {
-    let quiet_from = faults
+    let quiet_from = timetable
+        .faults()
         .iter()
         .map(|f| f.at)
         .chain(starts.iter().copied())
         .max();
     let checker = Checker::new(scenario, quiet_from.unwrap_or_default());
     let ping = scenario.config.ping_interval;
-    let last_wanted = wanted.last().map(|(_, at)| *at).unwrap_or_default();
+    let last_wanted = timetable
+        .wanted()
+        .last()
+        .map(|(_, at)| *at)
+        .unwrap_or_default();
     let end = scenario
         .duration
         .max(checker.converge_by() + ping * 3)
@@ -466,34 +472,23 @@ pub(crate) fn plan(
     (checker, end)
 }
 
-/// Moves the checkpoints due at `now` from `wanted` to `taken`, with no
-/// tables yet ([`fill_checkpoints`] adds them); whether any was due.
-pub(crate) fn take_due(
-    wanted: &mut Vec<(String, Duration)>,
-    now: Duration,
-    taken: &mut Vec<Checkpoint>,
-) -> bool {
-    let mut any = false;
-    while wanted.first().is_some_and(|(_, at)| *at <= now) {
-        let (name, _) = wanted.remove(0);
-        taken.push(Checkpoint {
-            name,
-            at: now,
-            nodes: Vec::new(),
-        });
-        any = true;
-    }
-    any
+/// Every turmoil host's table and open streams.
+fn observe(hosts: &[Host], sim: &turmoil::Sim<'static>) -> Vec<Observed> {
+    hosts
+        .iter()
+        .map(|h| Observed {
+            name: h.name.clone(),
+            ip: sim.lookup(h.name.as_str()),
+            view: table_of(&h.slot),
+            open_streams: h.tally.open_streams(),
+        })
+        .collect()
 }
 
-/// Gives every checkpoint taken without tables the tables in `nodes`.
-pub(crate) fn fill_checkpoints(taken: &mut [Checkpoint], nodes: &[Observed]) {
-    for c in taken.iter_mut().filter(|c| c.nodes.is_empty()) {
-        c.nodes = nodes
-            .iter()
-            .map(|o| (o.name.clone(), o.view.clone()))
-            .collect();
-    }
+/// The table of the node in `slot` (`None` while its host is down).
+pub(crate) fn table_of(slot: &Slot) -> Option<NodeView> {
+    let node = slot.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    node.map(|n| n.view())
 }
 
 /// The turmoil simulation for `scenario` on `seed`: the seed drives

@@ -2,7 +2,8 @@
 //! backend: turmoil's network (`SimTransport`) or the event backend's
 //! in-memory network ([`EventTransport`]). An enum rather than a type
 //! parameter, so models stay non-generic; every method is a two-arm
-//! dispatch and holds no logic of its own.
+//! dispatch and holds no logic of its own. [`spawn`] is the models'
+//! `tokio::spawn`: on the event backend a crash aborts what it spawned.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -14,6 +15,19 @@ use peerlink::transport::{Link, Listener, SimLinkListener, SimReader, SimTranspo
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::event::{EventListener, EventReader, EventTransport, EventWriter};
+
+/// `tokio::spawn`, for a model's tasks: on the event backend the task is
+/// registered with the host incarnation spawning it, and that
+/// incarnation's crash aborts it (on turmoil the host's crash drops it).
+pub fn spawn<F>(future: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handle = tokio::spawn(future);
+    crate::event::adopt(handle.abort_handle());
+    handle
+}
 
 /// One host's transport on the backend the run uses.
 #[derive(Clone)]

@@ -95,3 +95,25 @@ fn merge_reports_conflicts_and_bad_lines() {
     let err = merge(&[("f.json".into(), "{}\n".into())]).unwrap_err();
     assert!(matches!(err, MergeError::BadLine { line: 1, .. }), "{err}");
 }
+
+/// A failing seed of a scenario read from a file (`run --file F --json`)
+/// is merged with the replay command `replay --file F`, since the
+/// scenario's own name (`random-faults-shrunk`) is not a built-in.
+#[test]
+fn merge_replays_a_file_scenario_by_its_file() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenarios/repro-zombie-slots.toml"
+    );
+    let (code, out) = sim(&["run", "--file", file, "--seeds", "1", "--json"]);
+    assert_eq!(code, 1, "{out}");
+    let line: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(line["file"], file);
+    let merged = merge(&[("a".into(), out)]).unwrap();
+    assert_eq!(
+        merged[0]["replay"],
+        serde_json::json!([format!(
+            "peerlink-sim replay --file {file} --seed 0 --policy legacy-zombie-slots --trace"
+        )])
+    );
+}

@@ -16,5 +16,6 @@ mod stream;
 mod tasks;
 
 pub use net::{CrashKind, Net, BACKLOG, WINDOW};
-pub use runner::run;
+pub use runner::{crash_census, run};
 pub use stream::{EventListener, EventReader, EventTransport, EventWriter, SharedNet};
+pub use tasks::{adopt, Census, CrashCensus, Owner};

@@ -8,7 +8,8 @@
 //! A crash marks the incarnation down in `tasks` (its events are muted),
 //! takes the host down in `net` (every operation of its transport fails,
 //! so the library's tasks wind down at once), empties its slot and aborts
-//! its root task. A restart spawns a new root with a new transport.
+//! its root and every task it registered (`tasks`). A restart spawns a new
+//! root with a new transport.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -17,19 +18,28 @@ use std::time::Duration;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::runtime::{Builder, LocalOptions, RngSeed};
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::net::{CrashKind, Net};
 use super::stream::{EventTransport, SharedNet};
-use super::tasks::{Owner, Tasks};
+use super::tasks::{CrashCensus, Owner, Tasks};
 use crate::faults::{Fault, TimedFault};
 use crate::invariants::{Observed, Violation};
 use crate::model::{HostCtx, NodeModel, Slot};
-use crate::runner::{fill_checkpoints, host_failure, plan, take_due, Checkpoint, PORT};
+use crate::runner::{host_failure, plan, table_of, Checkpoint, PORT};
 use crate::scenario::{Knows, Scenario};
+use crate::timetable::Timetable;
 use crate::trace::{set_runner_time, set_task_host, TaskHost};
 use crate::transport::HostTransport;
+
+/// What a run returns: the first violation, the time reached, the
+/// checkpoints taken and the faults applied.
+type Outcome = (
+    Option<Violation>,
+    Duration,
+    Vec<Checkpoint>,
+    Vec<TimedFault>,
+);
 
 /// Runs `scenario` on `seed` with `models` per node; returns the first
 /// violation, the time reached, the checkpoints taken and the faults
@@ -39,12 +49,18 @@ pub fn run(
     seed: u64,
     models: Vec<Arc<dyn NodeModel>>,
     wanted: Vec<(String, Duration)>,
-) -> (
-    Option<Violation>,
-    Duration,
-    Vec<Checkpoint>,
-    Vec<TimedFault>,
-) {
+) -> Outcome {
+    run_counted(scenario, seed, models, wanted).0
+}
+
+/// [`run`], and what each crash did to its incarnation's tasks (taken
+/// before the runtime drops what is left).
+pub(crate) fn run_counted(
+    scenario: &Scenario,
+    seed: u64,
+    models: Vec<Arc<dyn NodeModel>>,
+    wanted: Vec<(String, Duration)>,
+) -> (Outcome, Vec<CrashCensus>) {
     let names: Vec<String> = (0..scenario.nodes).map(|i| format!("n{i}")).collect();
     let tasks = Tasks::new(&names);
     let mut builder = Builder::new_current_thread();
@@ -56,23 +72,22 @@ pub fn run(
     let runtime = match builder.build_local(LocalOptions::default()) {
         Ok(rt) => rt,
         Err(e) => {
-            return (
-                Some(host_failure(Duration::ZERO, &e.to_string())),
-                Duration::ZERO,
-                Vec::new(),
-                Vec::new(),
-            )
+            let failed = Some(host_failure(Duration::ZERO, &e.to_string()));
+            return ((failed, Duration::ZERO, Vec::new(), Vec::new()), Vec::new());
         }
     };
-    let out = runtime.block_on(async {
-        let run = EventRun::new(scenario, seed, models, wanted, names, tasks.clone());
-        run.execute().await
+    let out = tasks.running(|| {
+        runtime.block_on(async {
+            let run = EventRun::new(scenario, seed, models, wanted, names, tasks.clone());
+            run.execute().await
+        })
     });
+    let crashes = tasks.crashes();
     // Whatever the runtime's drop still runs belongs to no live host.
     tasks.mute_all();
     drop(runtime);
     set_task_host(TaskHost::Runner);
-    out
+    (out, crashes)
 }
 
 /// One host's bookkeeping.
@@ -81,7 +96,6 @@ struct Host {
     slot: Slot,
     up: bool,
     incarnation: u64,
-    root: Option<JoinHandle<()>>,
 }
 
 struct EventRun<'a> {
@@ -92,12 +106,8 @@ struct EventRun<'a> {
     hosts: Vec<Host>,
     models: Vec<Arc<dyn NodeModel>>,
     known: Vec<Vec<usize>>,
-    faults: Vec<TimedFault>,
+    timetable: Timetable,
     starts: Vec<Duration>,
-    wanted: Vec<(String, Duration)>,
-    taken: Vec<Checkpoint>,
-    /// The faults applied, in order, at the time they were applied.
-    applied: Vec<TimedFault>,
     epoch: Instant,
     /// A node future that returned an error (a host failure).
     failed: Arc<Mutex<Option<String>>>,
@@ -107,6 +117,21 @@ struct EventRun<'a> {
     /// polled since is not observed again.
     observed: Vec<Observed>,
     seen_polls: Vec<Option<u64>>,
+}
+
+/// Every host's table and open streams.
+fn observe(hosts: &[Host], net: &SharedNet) -> Vec<Observed> {
+    let net = net.lock().unwrap_or_else(PoisonError::into_inner);
+    hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| Observed {
+            name: h.name.clone(),
+            ip: net.ip(i),
+            view: table_of(&h.slot),
+            open_streams: net.open_streams(i),
+        })
+        .collect()
 }
 
 /// Who each node is configured with, in index order, without scanning
@@ -153,7 +178,6 @@ impl<'a> EventRun<'a> {
                 slot: Slot::default(),
                 up: true,
                 incarnation: 0,
-                root: None,
             })
             .collect();
         EventRun {
@@ -164,11 +188,8 @@ impl<'a> EventRun<'a> {
             hosts,
             models,
             known: known_peers(scenario),
-            faults,
+            timetable: Timetable::new(faults, wanted),
             starts,
-            wanted,
-            taken: Vec::new(),
-            applied: Vec::new(),
             epoch,
             failed: Arc::default(),
             observed: Vec::new(),
@@ -221,19 +242,12 @@ impl<'a> EventRun<'a> {
                 }
             })
         });
-        self.hosts[i].root = Some(root);
+        self.tasks.adopt_root(root.abort_handle());
     }
 
-    async fn execute(
-        mut self,
-    ) -> (
-        Option<Violation>,
-        Duration,
-        Vec<Checkpoint>,
-        Vec<TimedFault>,
-    ) {
+    async fn execute(mut self) -> Outcome {
         let (violation, at) = self.run_to_end().await;
-        (violation, at, self.taken, self.applied)
+        (violation, at, self.timetable.taken, self.timetable.applied)
     }
 
     fn now(&self) -> Duration {
@@ -241,26 +255,20 @@ impl<'a> EventRun<'a> {
     }
 
     async fn run_to_end(&mut self) -> (Option<Violation>, Duration) {
-        let (mut checker, end) = plan(self.scenario, &self.faults, &self.starts, &self.wanted);
+        let (mut checker, end) = plan(self.scenario, &self.timetable, &self.starts);
         for i in 0..self.hosts.len() {
             self.start(i, self.starts[i]);
         }
         let every = self.scenario.checks.check_every;
-        let mut next_fault = 0;
         let mut next_check = every;
         let mut now = Duration::ZERO;
         while now < end {
-            let next = [
-                self.faults.get(next_fault).map(|f| f.at),
-                self.wanted.first().map(|(_, at)| *at),
-                Some(next_check),
-                Some(end),
-            ]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(end)
-            .max(now);
+            let next = [self.timetable.next_at(), Some(next_check), Some(end)]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(end)
+                .max(now);
             tokio::time::sleep_until(self.epoch + next).await;
             now = self.now();
             if let Some(e) = self
@@ -271,18 +279,11 @@ impl<'a> EventRun<'a> {
             {
                 return (Some(host_failure(now, &e)), now);
             }
-            while let Some(tf) = self.faults.get(next_fault).filter(|f| f.at <= now).cloned() {
-                self.apply(&tf.fault, now);
-                self.applied.push(TimedFault {
-                    at: now,
-                    fault: tf.fault,
-                });
-                next_fault += 1;
+            for fault in self.timetable.due_faults(now) {
+                self.apply(&fault, now);
             }
-            if take_due(&mut self.wanted, now, &mut self.taken) {
-                let nodes = self.observe();
-                fill_checkpoints(&mut self.taken, &nodes);
-            }
+            let (hosts, net) = (&self.hosts, &self.net);
+            self.timetable.take_checkpoints(now, || observe(hosts, net));
             if now >= next_check {
                 next_check = now + every;
                 if let Err(v) = checker.check(now, self.observe_cached()) {
@@ -333,9 +334,10 @@ impl<'a> EventRun<'a> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = None;
         self.net().crash(a, kind, at);
-        if let Some(root) = self.hosts[a].root.take() {
-            root.abort();
-        }
+        self.tasks.abort(Owner {
+            host: a,
+            incarnation: self.hosts[a].incarnation,
+        });
     }
 
     /// [`EventRun::observe`], reused while nothing ran in between.
@@ -350,12 +352,7 @@ impl<'a> EventRun<'a> {
             o.open_streams = net.open_streams(i);
             if self.seen_polls[i] != Some(polls[i]) {
                 self.seen_polls[i] = Some(polls[i]);
-                let node = self.hosts[i]
-                    .slot
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone();
-                o.view = node.map(|n| n.view());
+                o.view = table_of(&self.hosts[i].slot);
             }
         }
         &self.observed
@@ -369,24 +366,7 @@ impl<'a> EventRun<'a> {
     }
 
     fn observe(&self) -> Vec<Observed> {
-        let net = self.net();
-        self.hosts
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let node = h
-                    .slot
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone();
-                Observed {
-                    name: h.name.clone(),
-                    ip: net.ip(i),
-                    view: node.map(|n| n.view()),
-                    open_streams: net.open_streams(i),
-                }
-            })
-            .collect()
+        observe(&self.hosts, &self.net)
     }
 
     /// End of run, network quiet: each node's table holds exactly the
@@ -424,4 +404,30 @@ impl<'a> EventRun<'a> {
         }
         Ok(())
     }
+}
+
+/// Runs `scenario` on `seed` with every node as `model` (`None`: the
+/// scenario's) on the event backend, and reports what each crash did to
+/// its incarnation's tasks. `None`: an unknown model or no nodes.
+pub fn crash_census(
+    scenario: &Scenario,
+    seed: u64,
+    model: Option<&str>,
+) -> Option<Vec<CrashCensus>> {
+    let scenario = &*scenario.for_seed(seed);
+    let name = model.unwrap_or(&scenario.model);
+    let models = (0..scenario.nodes)
+        .map(|i| {
+            scenario.resolve_model(
+                scenario
+                    .per_node_models
+                    .get(&i)
+                    .map_or(name, String::as_str),
+            )
+        })
+        .collect::<Option<Vec<_>>>()?;
+    if models.is_empty() {
+        return None;
+    }
+    Some(run_counted(scenario, seed, models, Vec::new()).1)
 }

@@ -174,7 +174,7 @@ pub(crate) async fn run(parts: ConnParts) {
         mut buf,
         ..
     } = shaken;
-    let writer_task = tokio::spawn(write_loop(writer, out_rx));
+    let writer_task = crate::transport::spawn(write_loop(writer, out_rx));
     let mut pings = Pings::new(&node, rng);
     let started = Instant::now();
     let interval = node.config.ping_interval;

@@ -79,16 +79,16 @@ impl Node {
         *ctx.slot.lock().unwrap_or_else(PoisonError::into_inner) =
             Some(Arc::new(Observer(node.clone())));
         tracing::debug!(node = %node_id, model = design.name, "legacy node up");
-        tokio::spawn(node.clone().ensure_loop());
+        crate::transport::spawn(node.clone().ensure_loop());
         // turmoil's own streams exist only on the turmoil backend; the
         // event backend's stream count has no second ledger to disagree.
         if let (Plant::RawStream, Some(&peer), HostTransport::Turmoil(_)) =
             (design.plant, ctx.peers.first(), &node.transport)
         {
-            tokio::spawn(hold_raw_stream(peer));
+            crate::transport::spawn(hold_raw_stream(peer));
         }
         if let Some(every) = design.blind_redial_every {
-            tokio::spawn(node.clone().blind_redial_loop(every));
+            crate::transport::spawn(node.clone().blind_redial_loop(every));
         }
         loop {
             match listener.accept().await {
@@ -112,7 +112,7 @@ impl Node {
             let due = self.table().take_due();
             for (key, addr) in due {
                 tracing::debug!(peer = %key, "reconnect task spawned");
-                tokio::spawn(self.clone().reconnect(key, addr));
+                crate::transport::spawn(self.clone().reconnect(key, addr));
             }
             tokio::time::sleep(ENSURE_EVERY).await;
         }
@@ -131,7 +131,7 @@ impl Node {
             for (key, addr) in peers {
                 tracing::debug!(peer = %key, "periodic redial");
                 let node = self.clone();
-                tokio::spawn(async move {
+                crate::transport::spawn(async move {
                     if !node.dial(key, addr).await {
                         let closed = node.table().drop_peer(key);
                         tracing::debug!(peer = %key, closed, "periodic redial ended: peer dropped");
@@ -227,11 +227,11 @@ impl Node {
         if !self.table().admit_inbound(key) {
             let reason = Reason::Duplicate;
             tracing::debug!(peer = %key, %reason, "inbound refused: already connected");
-            tokio::spawn(handshake::reject(link, reason));
+            crate::transport::spawn(handshake::reject(link, reason));
             return;
         }
         let node = self.clone();
-        tokio::spawn(async move {
+        crate::transport::spawn(async move {
             let c = &node.config;
             let shake = handshake::accept(link, node.local, c.max_frame_len);
             match tokio::time::timeout(c.handshake_timeout, shake).await {
@@ -261,7 +261,7 @@ impl Node {
         tracing::debug!(peer = %key, conn = id.get(), %direction, remote = %remote_node, "established");
         let mut rng = ChaCha8Rng::from_seed(self.conn_seed);
         rng.set_stream(id.get());
-        tokio::spawn(conn::run(ConnParts {
+        crate::transport::spawn(conn::run(ConnParts {
             node: self.clone(),
             id,
             key,

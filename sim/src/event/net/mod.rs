@@ -5,9 +5,12 @@
 //!
 //! A stream is two ends and two pipes; pipe `i` is written by end `i` and
 //! read by end `1 - i`. A pipe is a FIFO of segments, each deliverable at
-//! its send time plus the link's latency (never before the previous one:
-//! TCP order). Bytes in a pipe are bounded by [`WINDOW`]; a writer past it
-//! waits for the reader, as TCP's flow control makes it.
+//! its send time plus the link's latency plus a jitter drawn per write from
+//! the seed, up to the scenario's latency spread (never before the previous
+//! one: TCP order). So two writes made in the same instant, a frame's
+//! prefix and its body, can arrive at different instants, as on a real
+//! network and on turmoil. Bytes in a pipe are bounded by [`WINDOW`]; a
+//! writer past it waits for the reader, as TCP's flow control makes it.
 //!
 //! Faults, mirroring turmoil's: a segment (or FIN) sent into a cut link is
 //! lost and the stream's direction stalls for good (no retransmission past
@@ -28,7 +31,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
-use pipe::{Pipe, SegKind};
+use pipe::Pipe;
 
 /// Most bytes a pipe holds (in flight plus unread) before writes wait.
 pub const WINDOW: usize = 64 * 1024;
@@ -36,8 +39,11 @@ pub const WINDOW: usize = 64 * 1024;
 /// Most streams waiting in a listener's accept queue; more are refused.
 pub const BACKLOG: usize = 1024;
 
-/// First ephemeral port of a host (as Linux's default range).
+/// First ephemeral port of a host (as Linux's default range, to 65535).
 const EPHEMERAL: u16 = 32768;
+
+/// Separates the jitter's stream of numbers from the links' latencies.
+const JITTER_SALT: u64 = 0x6a69_7474_6572_0001;
 
 /// How a host went down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,13 +94,35 @@ struct HostNet {
     incarnation: u64,
     down: Option<CrashKind>,
     listener: Option<ListenerState>,
+    /// Where the search for a free ephemeral port starts.
     next_port: u16,
+    /// Ephemeral ports of this host's dialed ends not yet closed.
+    ports: BTreeSet<u16>,
     /// Ends registered on this host and not gone (accept queue included).
     ends: BTreeSet<EndRef>,
     /// Ends handed out as links and not closed.
     open: usize,
     /// Ends cut off by crashes while handed out.
     abandoned: usize,
+}
+
+impl HostNet {
+    /// The next ephemeral port not in use on this host, from where the
+    /// last search stopped, wrapping from 65535 to [`EPHEMERAL`]; taken.
+    /// `AddrNotAvailable` when all 32768 are in use (Linux's `EADDRNOTAVAIL`).
+    fn ephemeral_port(&mut self) -> io::Result<u16> {
+        for _ in EPHEMERAL..=u16::MAX {
+            let port = self.next_port;
+            self.next_port = port.checked_add(1).unwrap_or(EPHEMERAL);
+            if self.ports.insert(port) {
+                return Ok(port);
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::AddrNotAvailable,
+            "every ephemeral port of the host is in use",
+        ))
+    }
 }
 
 /// What a read found.
@@ -116,6 +144,9 @@ pub struct Net {
     cut: BTreeSet<(usize, usize)>,
     held: BTreeSet<(usize, usize)>,
     link_latency: BTreeMap<(usize, usize), Duration>,
+    /// Draws each write's jitter, in write order (which the seeded
+    /// scheduler fixes).
+    jitter: ChaCha8Rng,
     streams: BTreeMap<u64, Stream>,
     next_stream: u64,
     /// Connects waiting for a hold to end.
@@ -145,6 +176,7 @@ impl Net {
                 down: None,
                 listener: None,
                 next_port: EPHEMERAL,
+                ports: BTreeSet::new(),
                 ends: BTreeSet::new(),
                 open: 0,
                 abandoned: 0,
@@ -163,6 +195,7 @@ impl Net {
             cut: BTreeSet::new(),
             held: BTreeSet::new(),
             link_latency: BTreeMap::new(),
+            jitter: ChaCha8Rng::seed_from_u64(seed ^ JITTER_SALT),
             streams: BTreeMap::new(),
             next_stream: 0,
             waiting_connects: Vec::new(),
@@ -203,6 +236,20 @@ impl Net {
         };
         self.link_latency.insert(key, d);
         d
+    }
+
+    /// How long a write from `from` to `to` made now takes: the link's
+    /// latency plus a jitter drawn from the seed, up to the scenario's
+    /// latency spread (none on a fixed-latency scenario). The pipe keeps
+    /// the direction's order whatever is drawn.
+    pub(super) fn write_delay(&mut self, from: usize, to: usize) -> Duration {
+        let latency = self.latency(from, to);
+        let (lo, hi) = self.latency;
+        let span = u64::try_from(hi.saturating_sub(lo).as_micros()).unwrap_or(u64::MAX);
+        if span == 0 {
+            return latency;
+        }
+        latency + Duration::from_micros(self.jitter.random_range(0..=span))
     }
 
     /// Whether `incarnation` of host `host` is the one running.
@@ -297,14 +344,13 @@ impl Net {
                 w.wake();
             }
         }
+        h.ports.clear();
         let ends = std::mem::take(&mut h.ends);
         for (id, side) in ends {
             let Some(peer_host) = self.streams.get(&id).map(|s| s.ends[1 - side].host) else {
                 continue;
             };
-            let latency = self.latency(host, peer_host);
-            let cut = self.cut.contains(&(host, peer_host));
-            let held = self.held.contains(&(host, peer_host));
+            let leg = self.leg(host, peer_host);
             let Some(stream) = self.streams.get_mut(&id) else {
                 continue;
             };
@@ -316,15 +362,7 @@ impl Net {
                 self.hosts[host].abandoned += 1;
             }
             if kind == CrashKind::Process {
-                let unread = stream.pipes[1 - side].bytes > 0;
-                let out = &mut stream.pipes[side];
-                if unread {
-                    out.push(now, latency, cut, held, SegKind::Rst);
-                } else if !out.fin_sent {
-                    out.push(now, latency, cut, held, SegKind::Fin);
-                }
-                out.fin_sent = true;
-                stream.pipes[1 - side].discard();
+                stream.close_side(side, now, leg);
             }
             stream.pipes[0].wake_both();
             stream.pipes[1].wake_both();
@@ -463,11 +501,10 @@ impl Net {
         if !listening {
             return Err(refused());
         }
+        let port = self.hosts[from].ephemeral_port()?;
         let id = self.next_stream;
         self.next_stream += 1;
-        let h = &mut self.hosts[from];
-        let local = SocketAddr::new(h.ip, h.next_port);
-        h.next_port = h.next_port.checked_add(1).unwrap_or(EPHEMERAL);
+        let local = SocketAddr::new(self.hosts[from].ip, port);
         let remote = SocketAddr::new(self.hosts[to].ip, port);
         let end = |host, incarnation, addr, halves| End {
             host,

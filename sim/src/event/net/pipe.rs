@@ -9,6 +9,15 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::time::Instant;
 
+/// How a segment leaves: after `delay`, or lost on a `cut` link, or queued
+/// until the release on a `held` one.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Leg {
+    pub(super) delay: Duration,
+    pub(super) cut: bool,
+    pub(super) held: bool,
+}
+
 #[derive(Debug)]
 pub(super) enum SegKind {
     Data(BytesMut),
@@ -56,23 +65,17 @@ impl Pipe {
         self.wake_writer();
     }
 
-    /// Appends a segment deliverable `latency` from `now` (never before the
-    /// previous one), or marks the pipe stalled when the link is cut.
-    pub(super) fn push(
-        &mut self,
-        now: Instant,
-        latency: Duration,
-        cut: bool,
-        held: bool,
-        kind: SegKind,
-    ) {
+    /// Appends a segment deliverable `leg.delay` from `now` (never before
+    /// the previous one), or marks the pipe stalled when the link is cut.
+    pub(super) fn push(&mut self, now: Instant, leg: Leg, kind: SegKind) {
+        let Leg { delay, cut, held } = leg;
         if cut || self.stalled {
             self.stalled = true;
             return;
         }
         let at = self
             .last_at
-            .map_or(now + latency, |last| last.max(now + latency));
+            .map_or(now + delay, |last| last.max(now + delay));
         self.last_at = Some(at);
         if let (SegKind::Data(more), Some(back)) = (&kind, self.segs.back_mut()) {
             if let (SegKind::Data(data), true) =

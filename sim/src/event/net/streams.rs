@@ -7,10 +7,38 @@ use std::task::Waker;
 use bytes::{Buf, BytesMut};
 use tokio::time::Instant;
 
-use super::pipe::SegKind;
+use super::pipe::{Leg, SegKind};
 use super::{gone_error, EndRef, Net, ReadOutcome, Stream, WINDOW};
 
+impl Stream {
+    /// Side `side` goes away as a process's socket does: a RST when it had
+    /// unread data, else its FIN (unless sent); what it had not read is
+    /// dropped.
+    pub(super) fn close_side(&mut self, side: usize, now: Instant, leg: Leg) {
+        let unread = self.pipes[1 - side].bytes > 0;
+        let out = &mut self.pipes[side];
+        if unread {
+            out.push(now, leg, SegKind::Rst);
+        } else if !out.fin_sent {
+            out.push(now, leg, SegKind::Fin);
+        }
+        out.fin_sent = true;
+        self.pipes[1 - side].discard();
+    }
+}
+
 impl Net {
+    /// How a segment from `from` to `to` leaves now: its delay (see
+    /// [`Net::write_delay`], drawn here) and whether the link is cut or
+    /// held.
+    pub(super) fn leg(&mut self, from: usize, to: usize) -> Leg {
+        Leg {
+            delay: self.write_delay(from, to),
+            cut: self.cut.contains(&(from, to)),
+            held: self.held.contains(&(from, to)),
+        }
+    }
+
     fn check_end(&self, end: EndRef) -> io::Result<&Stream> {
         let stream = self
             .streams
@@ -107,9 +135,7 @@ impl Net {
                 "connection reset by peer",
             ));
         }
-        let latency = self.latency(from, to);
         let cut = self.cut.contains(&(from, to));
-        let held = self.held.contains(&(from, to));
         let Some(stream) = self.streams.get_mut(&end.0) else {
             return Err(gone_error("stream closed"));
         };
@@ -129,8 +155,12 @@ impl Net {
             return Ok(None);
         }
         let n = buf.len().min(WINDOW - pipe.bytes);
+        // Drawn only for a write that is sent, after the checks above.
+        let leg = self.leg(from, to);
         let data = BytesMut::from(&buf[..n]);
-        pipe.push(now, latency, cut, held, SegKind::Data(data));
+        if let Some(stream) = self.streams.get_mut(&end.0) {
+            stream.pipes[end.1].push(now, leg, SegKind::Data(data));
+        }
         Ok(Some(n))
     }
 
@@ -139,20 +169,14 @@ impl Net {
         let Some(stream) = self.streams.get(&end.0) else {
             return;
         };
-        if stream.ends[end.1].dead {
+        if stream.ends[end.1].dead || stream.pipes[end.1].fin_sent {
             return;
         }
-        let (from, to) = (stream.ends[end.1].host, stream.ends[1 - end.1].host);
-        let latency = self.latency(from, to);
-        let cut = self.cut.contains(&(from, to));
-        let held = self.held.contains(&(from, to));
-        let Some(stream) = self.streams.get_mut(&end.0) else {
-            return;
-        };
-        let pipe = &mut stream.pipes[end.1];
-        if !pipe.fin_sent {
+        let leg = self.leg(stream.ends[end.1].host, stream.ends[1 - end.1].host);
+        if let Some(stream) = self.streams.get_mut(&end.0) {
+            let pipe = &mut stream.pipes[end.1];
             pipe.fin_sent = true;
-            pipe.push(now, latency, cut, held, SegKind::Fin);
+            pipe.push(now, leg, SegKind::Fin);
         }
     }
 
@@ -186,27 +210,21 @@ impl Net {
             return;
         }
         let (from, to) = (stream.ends[end.1].host, stream.ends[1 - end.1].host);
-        let latency = self.latency(from, to);
-        let cut = self.cut.contains(&(from, to));
-        let held = self.held.contains(&(from, to));
+        let leg = self.leg(from, to);
         let Some(stream) = self.streams.get_mut(&end.0) else {
             return;
         };
         let e = &mut stream.ends[end.1];
         e.gone = true;
         self.hosts[from].ends.remove(&end);
+        if end.1 == 0 {
+            // The dialing side: its ephemeral port is free again.
+            self.hosts[from].ports.remove(&e.addr.port());
+        }
         if e.handed {
             self.hosts[from].open -= 1;
         }
-        let unread = stream.pipes[1 - end.1].bytes > 0;
-        let out = &mut stream.pipes[end.1];
-        if unread {
-            out.push(now, latency, cut, held, SegKind::Rst);
-        } else if !out.fin_sent {
-            out.push(now, latency, cut, held, SegKind::Fin);
-        }
-        out.fin_sent = true;
-        stream.pipes[1 - end.1].discard();
+        stream.close_side(end.1, now, leg);
         self.maybe_remove(end.0);
     }
 
