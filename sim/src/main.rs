@@ -8,5 +8,15 @@ mod cli;
 mod cli_files;
 
 fn main() {
+    // A reader that stops early (`peerlink-sim replay ... | head`) closes
+    // the pipe; with SIGPIPE at its default the program ends quietly, as
+    // command-line tools do, instead of panicking in `println!` (Rust
+    // ignores SIGPIPE by default).
+    #[cfg(unix)]
+    // SAFETY: the first statement of main, before any thread is spawned;
+    // SIG_DFL is a valid disposition for SIGPIPE.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     std::process::exit(cli::main());
 }

@@ -103,6 +103,31 @@ fn replay_is_identical_across_processes() {
     assert!(text.contains(&format!("trace_sha256={}", report.trace_hash)));
 }
 
+/// A reader that stops after the first line (`replay ... | head -n 1`)
+/// ends the simulator by SIGPIPE, quietly: nothing on stderr, no panic.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_pipe_ends_replay_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_peerlink-sim"))
+        .args(["replay", "mesh-8", "--seed", "0", "--trace"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("peerlink-sim starts");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("one line");
+    assert!(!first.is_empty());
+    // The reader is dropped here: the pipe's read end is closed.
+    let out = child.wait_with_output().expect("peerlink-sim ends");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+}
+
 /// `run --json` gives each seed's trace hash under its seed, the same with
 /// one sweep thread and with two, and equal to a run of that seed alone.
 #[test]
