@@ -226,6 +226,7 @@ impl Table {
             closed: 0,
             disconnects: 0,
             rtt: None,
+            received: None,
         }));
     }
 }
