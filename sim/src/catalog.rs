@@ -84,6 +84,20 @@ pub fn entries() -> Vec<CatalogEntry> {
             "one-dial-per-peer",
         ),
         entry(
+            6,
+            "an unfinished outbound path: no writer, messages dropped",
+            "legacy-second-outbound",
+            0,
+            "sends-arrive",
+        ),
+        entry(
+            7,
+            "send and broadcast stubs return Ok and send nothing",
+            "legacy-send-stub",
+            0,
+            "sends-arrive",
+        ),
+        entry(
             8,
             "only the higher IP dials: the lower one waits forever",
             "higher-ip-dials",
@@ -99,10 +113,10 @@ pub fn entries() -> Vec<CatalogEntry> {
         ),
         entry(
             10,
-            "stale cleanup unregisters the live connection",
+            "stale cleanup unregisters the live connection's writer",
             "legacy-cleanup-by-ip",
             0,
-            "table-matches-sockets",
+            "sends-arrive",
         ),
         entry(
             11,
@@ -144,6 +158,12 @@ fn at(s: u64, fault: Fault) -> TimedFault {
 fn fixed_link(s: Scenario) -> Scenario {
     let five = Duration::from_millis(5);
     s.latency(five, five)
+}
+
+/// 30 s in which every node sends each connected peer an application
+/// message every second: the send-path entries (#6, #7, #10).
+fn sending(s: Scenario) -> Scenario {
+    s.traffic(secs(1)).duration(secs(30))
 }
 
 /// Pairs `(a, b)` with `a < b` among `n` nodes: only the lower index knows
@@ -194,6 +214,18 @@ pub fn bug_scenarios() -> Vec<Scenario> {
         )
         .knows(Knows::Only(vec![(0, 1)]))
         .faults(FaultPlan::Fixed(vec![at(0, Fault::Crash(1)), at(20, Fault::Restart(1))])),
+        sending(Scenario::new(
+            "bug-6",
+            "origin #6: 3 nodes, healthy mesh for 30 s, each sending to every peer every second: every message arrives, whoever dialled",
+            3,
+        ))
+        .checks(|c| c.converge_within = secs(3)),
+        sending(Scenario::new(
+            "bug-7",
+            "origin #7: 2 nodes, healthy for 30 s, each sending to the other every second: every message arrives",
+            2,
+        ))
+        .checks(|c| c.converge_within = secs(3)),
         Scenario::new(
             "bug-8",
             "origin #8: 3 nodes, only the lower IP of each pair knows the higher; the highest starts 5 s late",
@@ -210,12 +242,11 @@ pub fn bug_scenarios() -> Vec<Scenario> {
         ))
         .duration(secs(30))
         .checks(|c| c.converge_within = secs(2)),
-        fixed_link(Scenario::new(
+        fixed_link(sending(Scenario::new(
             "bug-10",
-            "origin #10: 3 nodes start together over fixed links: the superseded connection's cleanup spares the survivor",
+            "origin #10: 3 nodes start together over fixed links and send to each other every second: the superseded connection's cleanup spares the survivor's writer",
             3,
-        ))
-        .duration(secs(30))
+        )))
         .checks(|c| c.converge_within = secs(2)),
         fixed_link(Scenario::new(
             "bug-11",

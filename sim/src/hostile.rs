@@ -230,6 +230,7 @@ impl Table {
             closed: 0,
             disconnects: 0,
             rtt: None,
+            received: None,
         }));
     }
 }

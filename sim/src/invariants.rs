@@ -3,7 +3,11 @@
 //! ends agree which TCP connection is live (within a bound that allows for
 //! ping detection of a half-open link); the table never claims a connection
 //! without an open socket; counters equal the table; after the network is
-//! quiet the mesh converges within a bound and then never churns.
+//! quiet the mesh converges within a bound and then never churns; under
+//! application traffic, what a node sends a connected peer arrives
+//! (`delivery`).
+
+mod delivery;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -51,7 +55,7 @@ impl fmt::Display for Violation {
 }
 
 /// Whether two ends hold the same TCP connection.
-fn same_connection(a: &ConnView, b: &ConnView) -> bool {
+pub(crate) fn same_connection(a: &ConnView, b: &ConnView) -> bool {
     a.local_addr == b.remote_addr && a.remote_addr == b.local_addr
 }
 
@@ -67,6 +71,8 @@ pub struct Checker {
     index_of: BTreeMap<std::net::IpAddr, usize>,
     /// (dials, disconnects) per node when the mesh converged.
     baseline: Option<Vec<(u64, u64)>>,
+    /// `sends-arrive`, under a scenario with application traffic.
+    sends: Option<delivery::Delivery>,
 }
 
 impl Checker {
@@ -80,6 +86,9 @@ impl Checker {
             disagree_since: BTreeMap::new(),
             index_of: BTreeMap::new(),
             baseline: None,
+            sends: scenario
+                .traffic
+                .map(|_| delivery::Delivery::new(scenario.checks.agree_within)),
         }
     }
 
@@ -101,6 +110,9 @@ impl Checker {
             }
         }
         self.check_agreement(now, nodes)?;
+        if let Some(sends) = &mut self.sends {
+            sends.check(now, nodes)?;
+        }
         if self.baseline.is_none() && now >= self.converge_by {
             self.check_converged(now, nodes)?;
             let counts = nodes.iter().map(|n| counters(n.view.as_ref())).collect();

@@ -258,6 +258,7 @@ impl<'a> Run<'a> {
                 .collect();
             let incarnation = Arc::new(AtomicU64::new(0));
             let (model, config, start) = (models[i].clone(), scenario.config.clone(), starts[i]);
+            let traffic = scenario.traffic;
             let name = name.clone();
             sim.host(name.clone(), move || {
                 let run = incarnation.fetch_add(1, Ordering::Relaxed);
@@ -274,6 +275,7 @@ impl<'a> Run<'a> {
                     seed: seed ^ ((i as u64 + 1) << 32) ^ (run << 48),
                     transport: HostTransport::Turmoil(transport.clone()),
                     slot: slot.clone(),
+                    traffic,
                 };
                 let delay = if run == 0 { start } else { Duration::ZERO };
                 let node = model.start(ctx);

@@ -101,6 +101,11 @@ pub struct Scenario {
     pub duration: Duration,
     /// Invariant bounds.
     pub checks: Checks,
+    /// Application traffic: when set, every node sends one application
+    /// message to each peer it shows as connected at this interval, and the
+    /// invariant `sends-arrive` checks that they arrive. `None` (the
+    /// default): no application messages.
+    pub traffic: Option<Duration>,
 }
 
 /// Timers scaled for simulation: the same rules as the defaults, shorter
@@ -141,6 +146,7 @@ impl Scenario {
             faults: FaultPlan::None,
             duration: Duration::from_secs(60),
             checks,
+            traffic: None,
         }
     }
 
@@ -219,6 +225,12 @@ impl Scenario {
     /// Sets the total simulated time.
     pub fn duration(mut self, duration: Duration) -> Self {
         self.duration = duration;
+        self
+    }
+
+    /// Sends application traffic at `every` (see [`Scenario::traffic`]).
+    pub fn traffic(mut self, every: Duration) -> Self {
+        self.traffic = Some(every);
         self
     }
 

@@ -48,6 +48,10 @@ pub struct PeerView {
     /// Last round-trip time measured on the active connection, for a model
     /// that publishes one (ours; the legacy and hostile models do not).
     pub rtt: Option<std::time::Duration>,
+    /// Application messages received from this peer, for a model that
+    /// counts them under a scenario with traffic (`None`: not counted; the
+    /// invariant `sends-arrive` reads it).
+    pub received: Option<u64>,
 }
 
 /// A node's whole table.

@@ -5,6 +5,7 @@
 //! release mode in CI).
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use peerlink_sim::catalog::{bug_scenarios, entries};
 use peerlink_sim::runner::{run, RunOptions};
@@ -26,7 +27,7 @@ fn options(model: Option<&str>) -> RunOptions {
 #[test]
 fn catalog_covers_the_connection_bugs() {
     let bugs: Vec<u32> = entries().iter().map(|e| e.bug).collect();
-    assert_eq!(bugs, [1, 2, 3, 4, 5, 8, 9, 10, 11, 12, 13]);
+    assert_eq!(bugs, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
     let known = [
         "one-connection-per-pair",
         "one-row-per-ip",
@@ -36,6 +37,7 @@ fn catalog_covers_the_connection_bugs() {
         "ends-agree",
         "converges",
         "no-churn",
+        "sends-arrive",
     ];
     let scenarios: BTreeSet<String> = bug_scenarios().into_iter().map(|s| s.name).collect();
     for entry in entries() {
@@ -116,4 +118,63 @@ fn periodic_redial_drops_live_sessions() {
         v.detail,
         "healthy mesh churned after convergence: (dials, disconnects) went from (2, 0) to (4, 2)"
     );
+}
+
+/// The send-path entries (#6, #7, #10) break `sends-arrive` at the exact
+/// checkpoint where n1 has waited out the agreement bound for anything n0
+/// sent over a connection both hold open.
+#[test]
+fn send_path_flaws_are_caught_by_real_sends() {
+    for (scenario, naive) in [
+        ("bug-6", "legacy-second-outbound"),
+        ("bug-7", "legacy-send-stub"),
+        ("bug-10", "legacy-cleanup-by-ip"),
+    ] {
+        let s = scenario_by_name(scenario).unwrap();
+        let v = run(&s, 0, &options(Some(naive)))
+            .unwrap()
+            .violation
+            .expect("the naive design breaks");
+        assert_eq!(
+            (v.invariant, v.at, v.nodes.as_slice(), v.detail.as_str()),
+            (
+                "sends-arrive",
+                Duration::from_millis(27_100),
+                ["n0".to_string(), "n1".to_string()].as_slice(),
+                "n0 shows n1 connected, but n1 has received nothing from it for 27.050s (bound 27.000s; 0 received in all)"
+            ),
+            "{scenario} under {naive}"
+        );
+    }
+}
+
+/// #10's harm as the origin saw it: at 20 s n0 still holds n1 as
+/// connected, on a connection whose socket is open and which n1 holds too,
+/// and has dialled it once; n1 has received none of n0's twenty rounds.
+/// Our default and the control, on the same run, have delivered all twenty.
+#[test]
+fn stale_cleanup_leaves_a_connected_peer_that_receives_nothing() {
+    let scenario = scenario_by_name("bug-10").unwrap();
+    let at_20s = |model: &str| {
+        let options = RunOptions {
+            checkpoints: vec![("20s".into(), Duration::from_millis(20_500))],
+            ..options(Some(model))
+        };
+        let report = run(&scenario, 0, &options).unwrap();
+        let nodes = &report.checkpoints[0].nodes;
+        let row = |host: usize, peer: &str| {
+            let view = nodes[host].1.as_ref().unwrap();
+            let row = view.peers.iter().find(|r| r.key == peer).unwrap();
+            (row.connected, row.active.clone(), row.dials, row.received)
+        };
+        let (n0_connected, n0_conn, n0_dials, _) = row(0, "192.168.0.2");
+        let (_, n1_conn, _, n1_received) = row(1, "192.168.0.1");
+        let same = n0_conn
+            .zip(n1_conn)
+            .is_some_and(|(a, b)| a.local_addr == b.remote_addr && a.remote_addr == b.local_addr);
+        (n0_connected, same, n0_dials, n1_received)
+    };
+    assert_eq!(at_20s("legacy-cleanup-by-ip"), (true, true, 1, Some(0)));
+    assert_eq!(at_20s("legacy-sound"), (true, true, 1, Some(20)));
+    assert_eq!(at_20s("node-id"), (true, true, 1, Some(20)));
 }

@@ -222,6 +222,7 @@ impl<'a> EventRun<'a> {
             seed: self.seed ^ ((i as u64 + 1) << 32) ^ (incarnation << 48),
             transport: HostTransport::Event(EventTransport::new(self.net.clone(), i, incarnation)),
             slot: self.hosts[i].slot.clone(),
+            traffic: self.scenario.traffic,
         };
         let model = self.models[i].clone();
         let (net, failed) = (self.net.clone(), self.failed.clone());

@@ -72,6 +72,7 @@ impl ScenarioFile {
             node_models,
             config: ConfigOverrides::diff(&sim_config(), &s.config),
             checks: (checks != ChecksEntry::default()).then_some(checks),
+            traffic: s.traffic,
             generator,
             fault,
         }
@@ -128,6 +129,11 @@ impl ScenarioFile {
             }
             apply_checks(&mut s, &checks);
         }
+        if self.traffic.is_some_and(|d| d.is_zero()) {
+            // Every node would send forever without letting time advance.
+            return Err((0..0, "traffic: must be above zero".into()));
+        }
+        s.traffic = self.traffic;
         s.faults = faults_from_file(self.generator, self.fault, nodes)?;
         Ok(s)
     }

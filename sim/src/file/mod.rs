@@ -80,6 +80,14 @@ pub struct ScenarioFile {
     /// Overrides of the simulator's connection settings.
     #[serde(default, skip_serializing_if = "ConfigOverrides::is_empty")]
     pub config: ConfigOverrides,
+    /// Application traffic: every node sends one message to each connected
+    /// peer at this interval (default: none).
+    #[serde(
+        default,
+        with = "humantime_serde",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub traffic: Option<Duration>,
     /// Invariant bounds (default: derived from the config).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checks: Option<ChecksEntry>,

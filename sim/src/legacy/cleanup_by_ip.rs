@@ -8,8 +8,10 @@
 //! Modelled as the sound legacy node whose cleanup has no generation guard
 //! on the writer registry. Every simultaneous dial supersedes one of the two
 //! connections; when the loser's task ends, it takes the survivor's writer
-//! with it, and the row is left connected with no connection to send on:
-//! `table-matches-sockets`.
+//! with it. The slot still holds the survivor, whose socket stays open and
+//! whose pings are answered, so nothing closes or redials; but every send
+//! the node makes to that peer finds no writer, and the peer receives
+//! nothing: `sends-arrive`, under the scenario's traffic.
 
 use super::design::Design;
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::transport::{HostReader, HostWriter};
 use bytes::{Bytes, BytesMut};
 use peerlink::wire::{decode_frame, Message, Reason, FRAME_HEADER_LEN};
-use peerlink::ConnectionId;
+use peerlink::{ConnectionDirection, ConnectionId};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -154,6 +154,7 @@ pub(crate) struct ConnParts {
     pub(crate) out_rx: mpsc::Receiver<Out>,
     pub(crate) close_rx: mpsc::Receiver<Reason>,
     pub(crate) rng: ChaCha8Rng,
+    pub(crate) direction: ConnectionDirection,
 }
 
 /// Runs one connection until it ends, then reports to the node.
@@ -167,6 +168,7 @@ pub(crate) async fn run(parts: ConnParts) {
         out_rx,
         mut close_rx,
         rng,
+        direction,
     } = parts;
     let Shaken {
         mut reader,
@@ -185,6 +187,10 @@ pub(crate) async fn run(parts: ConnParts) {
         id,
         key,
         out: &out_tx,
+        // Origin bug #6: the unfinished outbound path drops application
+        // messages.
+        drops_app: node.design.unfinished_outbound_path
+            && direction == ConnectionDirection::Outbound,
     };
     let mut end = lp.drain(&mut buf, &mut pings, max).err();
     while end.is_none() {
@@ -239,6 +245,7 @@ struct Loop<'a> {
     id: ConnectionId,
     key: Key,
     out: &'a mpsc::Sender<Out>,
+    drops_app: bool,
 }
 
 impl Loop<'_> {
@@ -262,7 +269,10 @@ impl Loop<'_> {
                     }
                 }
                 Message::Goodbye(reason) => return Err(End::Remote(reason)),
-                Message::App(_) => {}
+                Message::App(_) if self.drops_app => {
+                    tracing::debug!(peer = %self.key, conn = self.id.get(), "outbound path: message dropped");
+                }
+                Message::App(_) => self.node.table().on_app(self.key),
                 Message::Hello(_) | Message::HelloAccept(_) | Message::HelloReject(_) => {
                     return Err(End::Violation)
                 }

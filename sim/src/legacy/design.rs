@@ -40,6 +40,13 @@ pub(crate) struct Design {
     /// #13: pending pings are pruned after the pong timeout, but only counted
     /// as missed after 2.5 times as long (the origin's 120 s and 300 s).
     pub(crate) prune_before_miss: bool,
+    /// #6: the connections this node dials run a second, unfinished path
+    /// (the origin's refactor): their writer is never registered for sends,
+    /// and their loop handles pings, pongs and goodbyes but drops every
+    /// application message.
+    pub(crate) unfinished_outbound_path: bool,
+    /// #7: `send` is a stub that reports success and queues nothing.
+    pub(crate) send_is_stub: bool,
     /// #12: the connection loop reads one whole frame with `read_exact`
     /// (prefix, then body) inside its `select!`, so a timer firing mid-frame
     /// drops the bytes already read and desynchronises the stream.
@@ -63,6 +70,8 @@ impl Design {
         silent_death_keeps_slot: false,
         prune_before_miss: false,
         cancel_unsafe_reader: false,
+        unfinished_outbound_path: false,
+        send_is_stub: false,
         plant: Plant::None,
     };
 

@@ -20,6 +20,8 @@ mod per_ip_writer;
 mod periodic_redial;
 mod ping_pruning;
 mod plants;
+mod second_outbound;
+mod send_stub;
 mod table;
 mod torn_frames;
 mod zombie_slots;
@@ -31,12 +33,14 @@ use design::{Design, LegacyModel};
 
 /// The legacy designs: the sound control, then one per flaw in origin-bug
 /// order.
-const DESIGNS: [Design; 9] = [
+const DESIGNS: [Design; 11] = [
     Design::SOUND,
     periodic_redial::DESIGN,
     per_ip_writer::DESIGN,
     ip_port_identity::DESIGN,
     dial_ownership::DESIGN,
+    second_outbound::DESIGN,
+    send_stub::DESIGN,
     cleanup_by_ip::DESIGN,
     zombie_slots::DESIGN,
     torn_frames::DESIGN,

@@ -16,8 +16,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use bytes::Bytes;
 use peerlink::transport::{Link, Listener, Transport};
-use peerlink::wire::{Hello, Reason, PROTOCOL_VERSION};
+use peerlink::wire::{Hello, Message, Reason, PROTOCOL_VERSION};
 use peerlink::{Config, ConnectionDirection, ConnectionId, NodeId};
 use peerlink_core::backoff::backoff_delay;
 use rand::{RngCore, SeedableRng};
@@ -72,7 +73,12 @@ impl Node {
             },
             config: ctx.config,
             transport: ctx.transport,
-            table: Mutex::new(Table::new(design, node_id, &ctx.peers)),
+            table: Mutex::new(Table::new(
+                design,
+                node_id,
+                &ctx.peers,
+                ctx.traffic.is_some(),
+            )),
             rng: Mutex::new(rng),
             conn_seed,
         });
@@ -89,6 +95,9 @@ impl Node {
         }
         if let Some(every) = design.blind_redial_every {
             crate::transport::spawn(node.clone().blind_redial_loop(every));
+        }
+        if let Some(every) = ctx.traffic {
+            tokio::spawn(node.clone().send_loop(every));
         }
         loop {
             match listener.accept().await {
@@ -137,6 +146,31 @@ impl Node {
                         tracing::debug!(peer = %key, closed, "periodic redial ended: peer dropped");
                     }
                 });
+            }
+        }
+    }
+
+    /// The scenario's traffic: every `every`, one application message (a
+    /// round number) to each peer the table shows as connected, through
+    /// the writer registered for it, as the origin's `send` did.
+    async fn send_loop(self: Arc<Self>, every: Duration) {
+        for round in 1u64.. {
+            tokio::time::sleep(every).await;
+            let frame = Message::App(Bytes::copy_from_slice(&round.to_be_bytes())).to_frame();
+            let targets = self.table().send_targets();
+            for (key, writer) in targets {
+                if self.design.send_is_stub {
+                    // Origin bug #7: `Ok(())`, and nothing queued.
+                    tracing::debug!(peer = %key, "send stub: ok, nothing sent");
+                    continue;
+                }
+                let Some(writer) = writer else {
+                    tracing::debug!(peer = %key, "send failed: not found in registry");
+                    continue;
+                };
+                if writer.try_send(Out::Frame(frame.clone())).is_err() {
+                    tracing::debug!(peer = %key, "send failed: queue full or closed");
+                }
             }
         }
     }
@@ -256,8 +290,9 @@ impl Node {
             },
             remote_node,
             close: close_tx,
+            out: out_tx.clone(),
         };
-        let id = self.table().establish(key, held, &out_tx);
+        let id = self.table().establish(key, held);
         tracing::debug!(peer = %key, conn = id.get(), %direction, remote = %remote_node, "established");
         let mut rng = ChaCha8Rng::from_seed(self.conn_seed);
         rng.set_stream(id.get());
@@ -270,6 +305,7 @@ impl Node {
             out_rx,
             close_rx,
             rng,
+            direction,
         }));
     }
 

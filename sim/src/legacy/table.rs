@@ -1,8 +1,9 @@
 //! The legacy node's peer table: one slot per key with the origin's
-//! "connected" state, its registered writer (`active`), its "connecting"
-//! mark and its counters; the per-IP reply registry of flaw #3; and every
-//! decision on them, synchronous and without I/O. The view the simulator
-//! reads is this table as it is, keyed the design's way.
+//! "connected" state, its connection (`active`), the writer registered for
+//! sends (`writer`), its "connecting" mark and its counters; the per-IP
+//! reply registry of flaw #3; and every decision on them, synchronous and
+//! without I/O. The view the simulator reads is this table as it is, keyed
+//! the design's way.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -10,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use peerlink::id::ConnectionIds;
 use peerlink::manager::TieBreakPolicy;
 use peerlink::wire::Reason;
-use peerlink::{ConnectionId, NodeId};
+use peerlink::{ConnectionDirection, ConnectionId, NodeId};
 use peerlink_core::policy::{resolve, ConnectionView, Resolution};
 use tokio::sync::mpsc;
 
@@ -27,6 +28,8 @@ pub(crate) struct Held {
     pub(crate) remote_node: NodeId,
     /// Asks its loop to close.
     pub(crate) close: mpsc::Sender<Reason>,
+    /// Its send queue.
+    pub(crate) out: mpsc::Sender<Out>,
 }
 
 /// One peer slot.
@@ -38,8 +41,13 @@ struct Slot {
     dialing: bool,
     /// The slot's state.
     connected: bool,
-    /// The registered writer: the connection sends go to.
+    /// The connection the slot holds as the peer's.
     active: Option<ConnectionId>,
+    /// The writer registered for sends: the connection the send path
+    /// looks up (the active one, unless a flaw lost it).
+    writer: Option<ConnectionId>,
+    /// Application messages received from the peer.
+    received: u64,
     conns: BTreeMap<ConnectionId, Held>,
     /// Handshakes in flight on open sockets.
     pending: usize,
@@ -70,11 +78,19 @@ pub(crate) struct Table {
     /// #3's reply registry: per IP, the last connection to finish its
     /// handshake, and its send queue.
     replies: BTreeMap<IpAddr, (ConnectionId, mpsc::Sender<Out>)>,
+    /// Whether the view publishes `received` (the scenario sends traffic).
+    counts_received: bool,
 }
 
 impl Table {
-    /// A table with a slot for every configured peer.
-    pub(crate) fn new(design: Design, local: NodeId, peers: &[SocketAddr]) -> Table {
+    /// A table with a slot for every configured peer; its view publishes
+    /// the messages received when `counts_received`.
+    pub(crate) fn new(
+        design: Design,
+        local: NodeId,
+        peers: &[SocketAddr],
+        counts_received: bool,
+    ) -> Table {
         let mut slots: BTreeMap<Key, Slot> = BTreeMap::new();
         for addr in peers {
             slots.entry(design.key_for(*addr)).or_default().configured = Some(*addr);
@@ -85,6 +101,7 @@ impl Table {
             ids: ConnectionIds::new(),
             slots,
             replies: BTreeMap::new(),
+            counts_received,
         }
     }
 
@@ -166,24 +183,25 @@ impl Table {
 
     /// A handshake finished: hold the connection, register its writer, and
     /// resolve it against the one registered. Returns its id.
-    pub(crate) fn establish(
-        &mut self,
-        key: Key,
-        held: Held,
-        out: &mpsc::Sender<Out>,
-    ) -> ConnectionId {
+    pub(crate) fn establish(&mut self, key: Key, held: Held) -> ConnectionId {
         let id = self.ids.allocate();
         if self.design.replies_via_ip_writer {
             // Origin bug #3: the last handshake wins the peer's writer.
-            self.replies.insert(key.ip(), (id, out.clone()));
+            self.replies.insert(key.ip(), (id, held.out.clone()));
         }
+        let held_direction = held.view.direction;
         let slot = self.slots.entry(key).or_default();
         slot.pending = slot.pending.saturating_sub(1);
         slot.established += 1;
         slot.conns.insert(id, held);
         let existing = slot.active.filter(|a| slot.conns.contains_key(a));
+        // Origin bug #6: the unfinished outbound path registers no writer.
+        let unregistered =
+            self.design.unfinished_outbound_path && held_direction == ConnectionDirection::Outbound;
+        let writer = (!unregistered).then_some(id);
         let Some(old) = existing else {
             slot.active = Some(id);
+            slot.writer = writer;
             slot.connected = true;
             return id;
         };
@@ -200,6 +218,7 @@ impl Table {
             Resolution::KeepExisting => id,
             Resolution::KeepNew | Resolution::KeepBoth => {
                 slot.active = Some(id);
+                slot.writer = writer;
                 old
             }
         };
@@ -222,6 +241,25 @@ impl Table {
             let _ = held.close.try_send(Reason::Duplicate);
         })
         .count()
+    }
+
+    /// The send path's targets: every peer the table shows as connected,
+    /// with the writer registered for it, if any.
+    pub(crate) fn send_targets(&self) -> Vec<(Key, Option<mpsc::Sender<Out>>)> {
+        let connected = self.slots.iter().filter(|(_, s)| s.connected);
+        connected
+            .map(|(key, slot)| {
+                let held = slot.writer.and_then(|w| slot.conns.get(&w));
+                (*key, held.map(|h| h.out.clone()))
+            })
+            .collect()
+    }
+
+    /// An application message arrived from the peer behind `key`.
+    pub(crate) fn on_app(&mut self, key: Key) {
+        if let Some(slot) = self.slots.get_mut(&key) {
+            slot.received += 1;
+        }
     }
 
     /// #3's reply path: the writer registered for `ip`.
@@ -249,8 +287,10 @@ impl Table {
             slot.closed += 1;
         }
         let was_active = slot.active == Some(id);
-        if design.cleanup_by_ip && !was_active && slot.active.take().is_some() {
-            // Origin bug #10: no generation guard.
+        if slot.writer == Some(id) {
+            slot.writer = None;
+        } else if design.cleanup_by_ip && slot.writer.take().is_some() {
+            // Origin bug #10: unregistered by IP, no generation guard.
             tracing::debug!(peer = %key, conn = id.get(), "stale cleanup unregistered the live writer");
         }
         if was_active {
@@ -287,6 +327,7 @@ impl Table {
             closed: slot.closed,
             disconnects: slot.disconnects,
             rtt: None,
+            received: self.counts_received.then_some(slot.received),
         });
         NodeView {
             peers: peers.collect(),

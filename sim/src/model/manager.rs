@@ -1,11 +1,14 @@
-//! peerlink's own `ConnectionManager` as a simulated node.
+//! peerlink's own `ConnectionManager` as a simulated node; under a scenario
+//! with traffic it broadcasts at the interval and counts what it receives.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
+use bytes::Bytes;
 use peerlink::manager::{ConnectionManager, ManagerOptions, PeerState, TieBreakPolicy};
-use peerlink::PeerId;
+use peerlink::{PeerEvent, PeerId};
 
 use super::{HostCtx, NodeFuture, NodeModel, Observe};
 use crate::view::{ConnView, NodeView, PeerView};
@@ -44,11 +47,35 @@ impl NodeModel for ManagerModel {
             };
             let (manager, mut events) =
                 ConnectionManager::start(ctx.transport, config, options).await?;
-            *ctx.slot.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some(Arc::new(ManagerNode::new(manager)));
-            while events.recv().await.is_some() {}
+            let received = Received::default();
+            let mut node = ManagerNode::new(manager.clone());
+            if let Some(every) = ctx.traffic {
+                node.received = Some(received.clone());
+                tokio::spawn(broadcast_every(manager, every));
+            }
+            *ctx.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(node));
+            while let Some(event) = events.recv().await {
+                if let PeerEvent::Message { peer, .. } = event {
+                    let mut counts = received.lock().unwrap_or_else(PoisonError::into_inner);
+                    *counts.entry(peer.ip()).or_default() += 1;
+                }
+            }
             Ok(())
         })
+    }
+}
+
+/// Application messages received, per peer IP.
+type Received = Arc<Mutex<BTreeMap<IpAddr, u64>>>;
+
+/// The scenario's traffic: one broadcast, a round number, every `every`.
+async fn broadcast_every(manager: ConnectionManager, every: Duration) {
+    for round in 1u64.. {
+        tokio::time::sleep(every).await;
+        let report = manager.broadcast(Bytes::copy_from_slice(&round.to_be_bytes()));
+        for (peer, error) in report.failed {
+            tracing::debug!(%peer, %error, "broadcast not queued");
+        }
     }
 }
 
@@ -60,6 +87,8 @@ pub struct ManagerNode {
     /// Each peer's key as text, formatted once: the invariants observe
     /// every node at every check, and formatting IPs dominated that.
     keys: Mutex<BTreeMap<PeerId, String>>,
+    /// Application messages received, when the scenario sends traffic.
+    received: Option<Received>,
 }
 
 impl ManagerNode {
@@ -68,6 +97,7 @@ impl ManagerNode {
         ManagerNode {
             manager,
             keys: Mutex::default(),
+            received: None,
         }
     }
 }
@@ -76,6 +106,10 @@ impl Observe for ManagerNode {
     fn view(&self) -> NodeView {
         let snap = self.manager.snapshot();
         let mut keys = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        let received = self
+            .received
+            .as_ref()
+            .map(|r| r.lock().unwrap_or_else(PoisonError::into_inner).clone());
         let peers = snap
             .peers
             .iter()
@@ -110,6 +144,9 @@ impl Observe for ManagerNode {
                     closed: row.counters.closed,
                     disconnects: row.counters.disconnects,
                     rtt: row.last_rtt,
+                    received: received
+                        .as_ref()
+                        .map(|r| r.get(&row.peer.ip()).copied().unwrap_or(0)),
                 }
             })
             .collect();

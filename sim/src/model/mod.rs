@@ -46,6 +46,9 @@ pub struct HostCtx {
     pub transport: HostTransport,
     /// Publish the running node here.
     pub slot: Slot,
+    /// Send one application message to each connected peer at this
+    /// interval, and count what arrives ([`crate::scenario::Scenario::traffic`]).
+    pub traffic: Option<std::time::Duration>,
 }
 
 /// The future a host runs.
