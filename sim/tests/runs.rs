@@ -105,6 +105,7 @@ fn replay_is_identical_across_processes() {
 
 /// A reader that stops after the first line (`replay ... | head -n 1`)
 /// ends the simulator by SIGPIPE, quietly: nothing on stderr, no panic.
+/// Before, `println!` panicked with "failed printing to stdout".
 #[cfg(unix)]
 #[test]
 fn a_closed_stdout_pipe_ends_replay_quietly() {
@@ -112,7 +113,17 @@ fn a_closed_stdout_pipe_ends_replay_quietly() {
     use std::os::unix::process::ExitStatusExt;
     use std::process::Stdio;
     let mut child = Command::new(env!("CARGO_BIN_EXE_peerlink-sim"))
-        .args(["replay", "mesh-8", "--seed", "0", "--trace"])
+        // 632,818 bytes of trace: far more than the pipe's buffer and the
+        // reader's one read hold, so a write after the close is certain.
+        .args([
+            "replay",
+            "net-100",
+            "--backend",
+            "event",
+            "--seed",
+            "0",
+            "--trace",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
