@@ -131,8 +131,14 @@ pub(crate) async fn message_loop<T: Transport>(
         if read {
             read_chunk.release_if_idle(&mut buf);
             // Reads come first in the select, so a peer that keeps the
-            // socket readable would keep a close request (shutdown,
-            // tie-break, ban) waiting: it is taken after each read too.
+            // socket readable would starve the other branches: the timer
+            // (pings, and the verdict on missed pongs) and a close request
+            // (shutdown, tie-break, ban). A deadline that has passed and a
+            // close request waiting are taken after each read too; the
+            // session still decides what they mean.
+            if closed.is_none() {
+                closed = lp.take_due_timeout(&mut close_rx).await;
+            }
             if closed.is_none() {
                 if let Ok(reason) = close_rx.try_recv() {
                     lp.session.close(reason, now());
