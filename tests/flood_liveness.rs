@@ -7,11 +7,12 @@
 //! clock, so the test is deterministic.
 //!
 //! The connection must still be closed for missed pongs exactly when the
-//! core's `PingState` says so: three pings (the first at the first read
-//! after the handshake, then one per `ping_interval`), the last one timing
-//! out `pong_timeout` after it, that is `dead_peer_bound - ping_interval`
-//! after the connection was established. Before the fix the timer branch
-//! never ran, no ping was ever sent, and the connection lived forever.
+//! core's `PingState` says so: three pings (the first once the flood has
+//! kept the socket readable for 16 reads in a row, then on the grid of one
+//! per `ping_interval` from the establishment), the last one timing out
+//! `pong_timeout` after it, that is `dead_peer_bound - ping_interval` after
+//! the connection was established. Before the fix the timer branch never
+//! ran, no ping was ever sent, and the connection lived forever.
 
 use std::future::Future;
 use std::io;
