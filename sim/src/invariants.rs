@@ -3,7 +3,9 @@
 //! ends agree which TCP connection is live (within a bound that allows for
 //! ping detection of a half-open link); the table never claims a connection
 //! without an open socket; counters equal the table; after the network is
-//! quiet the mesh converges within a bound and then never churns.
+//! quiet the mesh converges within a bound and then never churns; a stream
+//! that stalls with both ends holding it is closed by one of them within
+//! the dead-peer bound (`link-liveness`, in [`liveness`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -11,6 +13,8 @@ use std::time::Duration;
 
 use crate::scenario::Scenario;
 use crate::view::{ConnView, NodeView};
+
+mod liveness;
 
 /// What one node looks like at a checkpoint; `None` while it is down.
 pub struct Observed {
@@ -51,7 +55,7 @@ impl fmt::Display for Violation {
 }
 
 /// Whether two ends hold the same TCP connection.
-fn same_connection(a: &ConnView, b: &ConnView) -> bool {
+pub(crate) fn same_connection(a: &ConnView, b: &ConnView) -> bool {
     a.local_addr == b.remote_addr && a.remote_addr == b.local_addr
 }
 
@@ -67,6 +71,8 @@ pub struct Checker {
     index_of: BTreeMap<std::net::IpAddr, usize>,
     /// (dials, disconnects) per node when the mesh converged.
     baseline: Option<Vec<(u64, u64)>>,
+    /// Streams whose written bytes have not all arrived ([`liveness`]).
+    stalls: liveness::Stalls,
 }
 
 impl Checker {
@@ -80,6 +86,7 @@ impl Checker {
             disagree_since: BTreeMap::new(),
             index_of: BTreeMap::new(),
             baseline: None,
+            stalls: liveness::Stalls::new(scenario.config.dead_peer_bound()),
         }
     }
 
@@ -101,6 +108,7 @@ impl Checker {
             }
         }
         self.check_agreement(now, nodes)?;
+        self.stalls.check(now, nodes, &self.index_of)?;
         if self.baseline.is_none() && now >= self.converge_by {
             self.check_converged(now, nodes)?;
             let counts = nodes.iter().map(|n| counters(n.view.as_ref())).collect();
