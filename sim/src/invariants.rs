@@ -5,7 +5,7 @@
 //! without an open socket; counters equal the table; after the network is
 //! quiet the mesh converges within a bound and then never churns; a stream
 //! that stalls with both ends holding it is closed by one of them within
-//! the dead-peer bound (`link-liveness`, in [`liveness`]).
+//! the dead-peer bound (`link-liveness`, in `invariants/liveness.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
