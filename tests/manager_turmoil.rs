@@ -431,3 +431,26 @@ fn self_dial_detected_and_stopped() {
         "both ends refused: {snap:?}"
     );
 }
+
+/// `snapshot()` called from outside the simulation (between steps, where
+/// tokio's own clock would be the wall clock) dates its ages on the node's
+/// runtime clock: two snapshots 2 simulated seconds apart show connection
+/// ages exactly 2 s apart, and never more than the time simulated.
+#[test]
+fn snapshot_ages_are_virtual_between_steps() {
+    let mut mesh = Mesh::new(Shape::new(2, 1));
+    let age = |mesh: &Mesh| {
+        let snap = mesh.snapshot("n0");
+        let stats = snap.peers[0].connections[0]
+            .stats
+            .expect("a live connection");
+        (stats.age, mesh.sim.elapsed())
+    };
+    mesh.run_until(Duration::from_secs(3));
+    let (first, at_first) = age(&mesh);
+    mesh.run_until(Duration::from_secs(5));
+    let (second, at_second) = age(&mesh);
+    assert_eq!(at_second - at_first, Duration::from_secs(2));
+    assert_eq!(second - first, Duration::from_secs(2));
+    assert!(first > Duration::ZERO && first < at_first, "{first:?}");
+}

@@ -161,6 +161,7 @@ async fn attack(ctx: &HostCtx, table: &Table, addr: SocketAddr, hello: Hello) ->
         remote_addr,
         direction: ConnectionDirection::Outbound,
         closing: false,
+        traffic: None,
     };
     table.update(addr.ip(), |row| {
         row.pending = 0;

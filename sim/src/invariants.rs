@@ -3,11 +3,14 @@
 //! ends agree which TCP connection is live (within a bound that allows for
 //! ping detection of a half-open link); the table never claims a connection
 //! without an open socket; counters equal the table; after the network is
-//! quiet the mesh converges within a bound and then never churns; under
-//! application traffic, what a node sends a connected peer arrives
+//! quiet the mesh converges within a bound and then never churns; a stream
+//! that stalls with both ends holding it is closed by one of them within
+//! the dead-peer bound (`link-liveness`, in `invariants/liveness.rs`);
+//! under application traffic, what a node sends a connected peer arrives
 //! (`delivery`).
 
 mod delivery;
+mod liveness;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -73,6 +76,8 @@ pub struct Checker {
     baseline: Option<Vec<(u64, u64)>>,
     /// `sends-arrive`, under a scenario with application traffic.
     sends: Option<delivery::Delivery>,
+    /// Streams whose written bytes have not all arrived ([`liveness`]).
+    stalls: liveness::Stalls,
 }
 
 impl Checker {
@@ -89,6 +94,7 @@ impl Checker {
             sends: scenario
                 .traffic
                 .map(|_| delivery::Delivery::new(scenario.checks.agree_within)),
+            stalls: liveness::Stalls::new(scenario.config.dead_peer_bound()),
         }
     }
 
@@ -113,6 +119,7 @@ impl Checker {
         if let Some(sends) = &mut self.sends {
             sends.check(now, nodes)?;
         }
+        self.stalls.check(now, nodes, &self.index_of)?;
         if self.baseline.is_none() && now >= self.converge_by {
             self.check_converged(now, nodes)?;
             let counts = nodes.iter().map(|n| counters(n.view.as_ref())).collect();

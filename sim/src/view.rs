@@ -3,8 +3,49 @@
 //! only this.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use peerlink::ConnectionDirection;
+
+/// Bytes one end of an established stream has carried, counted after the
+/// handshake's own frames: what it read off the stream, and what it
+/// finished writing onto it. At rest, one end's `bytes_out` equals the
+/// other end's `bytes_in`; the `link-liveness` invariant watches the gap.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StreamBytes {
+    /// Read from the stream.
+    pub bytes_in: u64,
+    /// Written to the stream.
+    pub bytes_out: u64,
+}
+
+/// The counters behind a [`StreamBytes`], for a model whose connection
+/// tasks count as they go (the reader and the writer each own one figure).
+#[derive(Debug, Default)]
+pub struct StreamCounter {
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+impl StreamCounter {
+    /// The reader took `n` bytes off the stream.
+    pub fn received(&self, n: usize) {
+        self.bytes_in.fetch_add(n as u64, Relaxed);
+    }
+
+    /// The writer finished writing `n` bytes.
+    pub fn sent(&self, n: usize) {
+        self.bytes_out.fetch_add(n as u64, Relaxed);
+    }
+
+    /// The figures now.
+    pub fn read(&self) -> StreamBytes {
+        StreamBytes {
+            bytes_in: self.bytes_in.load(Relaxed),
+            bytes_out: self.bytes_out.load(Relaxed),
+        }
+    }
+}
 
 /// One open connection as a node sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -17,6 +58,9 @@ pub struct ConnView {
     pub direction: ConnectionDirection,
     /// Asked to close; the socket may still be open.
     pub closing: bool,
+    /// What the stream carried, for a model that counts it (ours and the
+    /// legacy models; the hostile ones do not).
+    pub traffic: Option<StreamBytes>,
 }
 
 /// One row of a node's peer table.

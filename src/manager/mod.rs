@@ -117,6 +117,10 @@ pub struct ConnectionManager {
     finished: CancellationToken,
     node_id: NodeId,
     listen_addr: Option<SocketAddr>,
+    /// The runtime it was started on: its clock (virtual under simulation
+    /// and paused time) dates what the handle's callers do, even from
+    /// outside that runtime.
+    runtime: tokio::runtime::Handle,
     /// Dropped with the last handle: the manager then shuts down.
     _last_handle: Arc<ShutdownOnDrop>,
 }
@@ -185,6 +189,7 @@ impl ConnectionManager {
             finished: CancellationToken::new(),
             node_id,
             listen_addr,
+            runtime: tokio::runtime::Handle::current(),
             _last_handle: Arc::new(ShutdownOnDrop(shutdown)),
         };
         let ctx = ConnectionContext::validated(
@@ -223,9 +228,7 @@ impl ConnectionManager {
     /// Keeps `addr` connected from now on: dialled at once (unless already
     /// connected), redialled with backoff after failures.
     pub fn add_peer(&self, addr: SocketAddr) {
-        lock(&self.core)
-            .table
-            .add_peer(addr, Instant::now().into_std());
+        lock(&self.core).table.add_peer(addr, self.now());
         self.wake.notify_one();
     }
 
@@ -277,9 +280,21 @@ impl ConnectionManager {
 
     /// The peer table now, one row per peer IP in a stable order, with
     /// what each connection's tasks counted (traffic, ages) read at this
-    /// call. Synchronous, so a simulator can read it between steps.
+    /// call. Synchronous, so a simulator can read it between steps; ages
+    /// are on the clock of the runtime the manager was started on, even
+    /// when the caller runs outside it (a simulator between steps, a
+    /// thread of its own), so they are virtual under simulation.
     pub fn snapshot(&self) -> Snapshot {
-        lock(&self.core).snapshot()
+        let now = self.now();
+        lock(&self.core).snapshot(now)
+    }
+
+    /// Now on the clock of the manager's runtime. Outside any runtime
+    /// tokio's clock is the wall clock, which a paused or simulated
+    /// runtime's instants must never be compared with.
+    fn now(&self) -> std::time::Instant {
+        let _on = self.runtime.enter();
+        Instant::now().into_std()
     }
 
     /// Closes every connection with `Goodbye(shutdown)`, stops accepting and

@@ -61,10 +61,9 @@ impl Core {
     }
 
     /// The table's snapshot with what the connection tasks counted, read
-    /// now: each live connection's figures, and the traffic totals over
-    /// ended and live connections.
-    pub(crate) fn snapshot(&self) -> Snapshot {
-        let at = now();
+    /// at `at` (the manager's clock): each live connection's figures, and
+    /// the traffic totals over ended and live connections.
+    pub(crate) fn snapshot(&self, at: std::time::Instant) -> Snapshot {
         let mut snap = self.table.snapshot();
         let mut total = self.retired;
         for handle in self.handles.values() {

@@ -2,9 +2,11 @@
 //! cheap on the data path. Each figure has one writer (the message loop
 //! for what it reads, the writer task for what it writes), so an update is
 //! a relaxed load and store, no locked instruction; the manager reads them
-//! only when a snapshot is taken. What senders do (application frames
-//! queued, refusals) is counted under the send queue's lock, which they
-//! hold anyway. Times are offsets from the connection's establishment on
+//! only when a snapshot is taken. Bytes and messages out are counted once
+//! their write to the socket has finished, not when the writer takes them
+//! from the queue. What senders do (refusals) is counted under the send
+//! queue's lock, which they hold anyway. Bytes in include those read
+//! together with the handshake's last frame. Times are offsets from the connection's establishment on
 //! the shell's clock (tokio's, virtual under simulation), never wall time.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -20,6 +22,8 @@ pub(crate) struct LinkStats {
     bytes_in: AtomicU64,
     messages_in: AtomicU64,
     bytes_out: AtomicU64,
+    /// Application messages whose write to the socket finished.
+    messages_out: AtomicU64,
     /// Offsets from `since` in nanoseconds, plus one; 0 means never.
     last_receive: AtomicU64,
     last_send: AtomicU64,
@@ -40,6 +44,7 @@ impl LinkStats {
             bytes_in: AtomicU64::new(0),
             messages_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            messages_out: AtomicU64::new(0),
             last_receive: AtomicU64::new(0),
             last_send: AtomicU64::new(0),
             ping_sent: AtomicU64::new(0),
@@ -69,9 +74,11 @@ impl LinkStats {
         bump(&self.messages_in, 1);
     }
 
-    /// The writer task finished writing `n` bytes at `now`.
-    pub(crate) fn sent(&self, n: usize, now: Instant) {
+    /// The writer task finished writing `n` bytes, `messages` of them
+    /// application messages, at `now`.
+    pub(crate) fn sent(&self, n: usize, messages: u64, now: Instant) {
         bump(&self.bytes_out, n as u64);
+        bump(&self.messages_out, messages);
         self.last_send.store(self.offset(now), Relaxed);
     }
 
@@ -83,14 +90,8 @@ impl LinkStats {
         }
     }
 
-    /// The figures at `now`; `messages_out` and `send_queue_full` come from
-    /// the send queue.
-    pub(crate) fn read(
-        &self,
-        now: Instant,
-        messages_out: u64,
-        send_queue_full: u64,
-    ) -> ConnectionStats {
+    /// The figures at `now`; `send_queue_full` comes from the send queue.
+    pub(crate) fn read(&self, now: Instant, send_queue_full: u64) -> ConnectionStats {
         ConnectionStats {
             age: now.saturating_duration_since(self.since),
             last_receive: self.age(&self.last_receive, now),
@@ -100,7 +101,7 @@ impl LinkStats {
                 bytes_in: self.bytes_in.load(Relaxed),
                 bytes_out: self.bytes_out.load(Relaxed),
                 messages_in: self.messages_in.load(Relaxed),
-                messages_out,
+                messages_out: self.messages_out.load(Relaxed),
                 send_queue_full,
             },
         }
@@ -117,15 +118,15 @@ mod tests {
     fn counts_and_ages() {
         let t0 = tokio::time::Instant::now().into_std();
         let s = LinkStats::new(t0);
-        let fresh = s.read(t0, 0, 0);
+        let fresh = s.read(t0, 0);
         assert_eq!(fresh, ConnectionStats::default());
         s.received(100, t0 + Duration::from_secs(1));
         s.received(20, t0 + Duration::from_secs(2));
         s.message_in();
-        s.sent(7, t0 + Duration::from_secs(3));
+        s.sent(7, 5, t0 + Duration::from_secs(3));
         s.ping_pending(Some(t0 + Duration::from_secs(4)));
         let now = t0 + Duration::from_secs(10);
-        let read = s.read(now, 5, 2);
+        let read = s.read(now, 2);
         assert_eq!(
             read,
             ConnectionStats {
@@ -143,6 +144,6 @@ mod tests {
             }
         );
         s.ping_pending(None);
-        assert_eq!(s.read(now, 5, 2).ping_pending, None);
+        assert_eq!(s.read(now, 2).ping_pending, None);
     }
 }

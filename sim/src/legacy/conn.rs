@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::transport::{HostReader, HostWriter};
+use crate::view::StreamCounter;
 use bytes::{Bytes, BytesMut};
 use peerlink::wire::{decode_frame, Message, Reason, FRAME_HEADER_LEN};
 use peerlink::{ConnectionDirection, ConnectionId};
@@ -106,7 +107,11 @@ impl Pings {
         Pings {
             pending: VecDeque::new(),
             missed: 0,
-            max_missed: node.config.max_missed_pongs,
+            max_missed: if node.design.plant == Plant::IgnoresSilence {
+                u32::MAX
+            } else {
+                node.config.max_missed_pongs
+            },
             miss_after,
             prune_after: timeout,
             rng,
@@ -155,6 +160,8 @@ pub(crate) struct ConnParts {
     pub(crate) close_rx: mpsc::Receiver<Reason>,
     pub(crate) rng: ChaCha8Rng,
     pub(crate) direction: ConnectionDirection,
+    /// Bytes read and written after the handshake.
+    pub(crate) traffic: Arc<StreamCounter>,
 }
 
 /// Runs one connection until it ends, then reports to the node.
@@ -169,6 +176,7 @@ pub(crate) async fn run(parts: ConnParts) {
         mut close_rx,
         rng,
         direction,
+        traffic,
     } = parts;
     let Shaken {
         mut reader,
@@ -176,7 +184,8 @@ pub(crate) async fn run(parts: ConnParts) {
         mut buf,
         ..
     } = shaken;
-    let writer_task = crate::transport::spawn(write_loop(writer, out_rx));
+    traffic.received(buf.len());
+    let writer_task = crate::transport::spawn(write_loop(writer, out_rx, traffic.clone()));
     let mut pings = Pings::new(&node, rng);
     let started = Instant::now();
     let interval = node.config.ping_interval;
@@ -199,7 +208,10 @@ pub(crate) async fn run(parts: ConnParts) {
             read = read_some(&mut reader, &mut buf, &node.design, max) => {
                 end = match read {
                     Ok(0) => Some(End::Eof),
-                    Ok(_) => lp.drain(&mut buf, &mut pings, max).err(),
+                    Ok(n) => {
+                        traffic.received(n);
+                        lp.drain(&mut buf, &mut pings, max).err()
+                    }
                     Err(_) => Some(End::Io),
                 };
             }
@@ -352,13 +364,18 @@ fn eof_as_zero(e: std::io::Error) -> std::io::Result<usize> {
 /// Owns the write half: writes queued frames in order, each as two writes,
 /// its length prefix then its body (as the origin's writer did), so a frame
 /// can reach the peer in two segments.
-async fn write_loop(mut writer: HostWriter, mut queue: mpsc::Receiver<Out>) -> std::io::Result<()> {
+async fn write_loop(
+    mut writer: HostWriter,
+    mut queue: mpsc::Receiver<Out>,
+    traffic: Arc<StreamCounter>,
+) -> std::io::Result<()> {
     while let Some(item) = queue.recv().await {
         match item {
             Out::Frame(frame) => {
                 let (prefix, body) = frame.split_at(FRAME_HEADER_LEN.min(frame.len()));
                 writer.write_all(prefix).await?;
                 writer.write_all(body).await?;
+                traffic.sent(frame.len());
             }
             Out::Finish => break,
         }

@@ -32,7 +32,7 @@ use super::plants::Plant;
 use super::table::{Held, Table};
 use crate::model::{HostCtx, Observe};
 use crate::transport::{HostReader, HostTransport, HostWriter};
-use crate::view::{ConnView, NodeView};
+use crate::view::{ConnView, NodeView, StreamCounter};
 
 /// How often the periodic loop looks for configured peers that are neither
 /// connected nor being dialled (the origin's 5 s reconnect loop, scaled).
@@ -281,16 +281,19 @@ impl Node {
         let (out_tx, out_rx) = mpsc::channel::<Out>(self.config.send_queue_len);
         let (close_tx, close_rx) = mpsc::channel(1);
         let remote_node = shaken.remote.node_id;
+        let traffic = Arc::new(StreamCounter::default());
         let held = Held {
             view: ConnView {
                 local_addr: shaken.local_addr,
                 remote_addr: shaken.remote_addr,
                 direction,
                 closing: false,
+                traffic: None,
             },
             remote_node,
             close: close_tx,
             out: out_tx.clone(),
+            traffic: traffic.clone(),
         };
         let id = self.table().establish(key, held);
         tracing::debug!(peer = %key, conn = id.get(), %direction, remote = %remote_node, "established");
@@ -306,6 +309,7 @@ impl Node {
             close_rx,
             rng,
             direction,
+            traffic,
         }));
     }
 

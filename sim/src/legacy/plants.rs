@@ -11,6 +11,9 @@
 //!   never saw, as a transport that lost track of a socket would leave it
 //!   (the end-of-run check against turmoil's own count).
 //! - `check-miscounts`: a close is not counted (`counters-match-table`).
+//! - `check-ignores-silence`: the node never closes a connection for
+//!   missed pongs, so a stream a partition stalled stays open on both ends
+//!   (`link-liveness`).
 
 use super::design::Design;
 
@@ -28,6 +31,9 @@ pub(crate) enum Plant {
     RawStream,
     /// A connection's end is not counted in `closed`.
     Miscounts,
+    /// Missed pongs never close a connection: the node keeps pinging a
+    /// peer that cannot answer, for good.
+    IgnoresSilence,
 }
 
 const fn planted(name: &'static str, summary: &'static str, plant: Plant) -> Design {
@@ -40,7 +46,7 @@ const fn planted(name: &'static str, summary: &'static str, plant: Plant) -> Des
 }
 
 /// The planted-fault designs.
-pub(crate) const DESIGNS: [Design; 4] = [
+pub(crate) const DESIGNS: [Design; 5] = [
     planted(
         "check-keeps-closed",
         "check fixture: the table keeps a connection whose socket closed",
@@ -60,5 +66,10 @@ pub(crate) const DESIGNS: [Design; 4] = [
         "check-miscounts",
         "check fixture: a connection's end is not counted in `closed`",
         Plant::Miscounts,
+    ),
+    planted(
+        "check-ignores-silence",
+        "check fixture: missed pongs never close a connection",
+        Plant::IgnoresSilence,
     ),
 ];

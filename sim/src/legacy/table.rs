@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use peerlink::id::ConnectionIds;
 use peerlink::manager::TieBreakPolicy;
@@ -18,7 +19,7 @@ use tokio::sync::mpsc;
 use super::conn::{End, Out};
 use super::design::{Design, Key};
 use super::plants::Plant;
-use crate::view::{ConnView, NodeView, PeerView};
+use crate::view::{ConnView, NodeView, PeerView, StreamCounter};
 
 /// An established connection the table holds.
 pub(crate) struct Held {
@@ -30,6 +31,18 @@ pub(crate) struct Held {
     pub(crate) close: mpsc::Sender<Reason>,
     /// Its send queue.
     pub(crate) out: mpsc::Sender<Out>,
+    /// What its loop and writer counted.
+    pub(crate) traffic: Arc<StreamCounter>,
+}
+
+impl Held {
+    /// The connection as the simulator sees it now.
+    fn observed(&self) -> ConnView {
+        ConnView {
+            traffic: Some(self.traffic.read()),
+            ..self.view.clone()
+        }
+    }
 }
 
 /// One peer slot.
@@ -318,8 +331,8 @@ impl Table {
             active: slot
                 .active
                 .and_then(|id| slot.conns.get(&id))
-                .map(|h| h.view.clone()),
-            connections: slot.conns.values().map(|h| h.view.clone()).collect(),
+                .map(Held::observed),
+            connections: slot.conns.values().map(Held::observed).collect(),
             pending: slot.pending,
             dials_in_flight: slot.dialing_now,
             dials: slot.dials,

@@ -11,7 +11,7 @@ use peerlink::manager::{ConnectionManager, ManagerOptions, PeerState, TieBreakPo
 use peerlink::{PeerEvent, PeerId};
 
 use super::{HostCtx, NodeFuture, NodeModel, Observe};
-use crate::view::{ConnView, NodeView, PeerView};
+use crate::view::{ConnView, NodeView, PeerView, StreamBytes};
 
 /// Our manager under a tie-break policy (`node-id` is the default; the
 /// others are comparison policies).
@@ -85,7 +85,9 @@ async fn broadcast_every(manager: ConnectionManager, every: Duration) {
 pub struct ManagerNode {
     manager: ConnectionManager,
     /// Each peer's key as text, formatted once: the invariants observe
-    /// every node at every check, and formatting IPs dominated that.
+    /// every node at every check, and formatting IPs dominated that. It
+    /// holds exactly the rows of the last view: a row the table dropped
+    /// (an inbound peer that left) is forgotten with it.
     keys: Mutex<BTreeMap<PeerId, String>>,
     /// Application messages received, when the scenario sends traffic.
     received: Option<Received>,
@@ -110,6 +112,7 @@ impl Observe for ManagerNode {
             .received
             .as_ref()
             .map(|r| r.lock().unwrap_or_else(PoisonError::into_inner).clone());
+        let mut cached = std::mem::take(&mut *keys);
         let peers = snap
             .peers
             .iter()
@@ -122,6 +125,10 @@ impl Observe for ManagerNode {
                         remote_addr: c.remote_addr,
                         direction: c.direction,
                         closing: c.closing,
+                        traffic: c.stats.as_ref().map(|s| StreamBytes {
+                            bytes_in: s.traffic.bytes_in,
+                            bytes_out: s.traffic.bytes_out,
+                        }),
                     })
                     .collect();
                 let active = row.active.and_then(|id| {
@@ -131,7 +138,11 @@ impl Observe for ManagerNode {
                 PeerView {
                     key: keys
                         .entry(row.peer)
-                        .or_insert_with(|| row.peer.to_string())
+                        .or_insert_with(|| {
+                            cached
+                                .remove(&row.peer)
+                                .unwrap_or_else(|| row.peer.to_string())
+                        })
                         .clone(),
                     ip: row.peer.ip(),
                     connected: row.state == PeerState::Connected,
@@ -151,5 +162,96 @@ impl Observe for ManagerNode {
             })
             .collect();
         NodeView { peers }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use peerlink::manager::{ConnectionManager, ManagerOptions, PeerEvent};
+    use peerlink::transport::SimTransport;
+    use peerlink::Config;
+
+    use super::*;
+
+    type Published = Arc<Mutex<Option<Arc<ManagerNode>>>>;
+
+    fn listen() -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 7000)
+    }
+
+    /// Steps `sim` until `done` holds of the server's view and key cache;
+    /// panics after 20 simulated seconds.
+    fn step_until(
+        sim: &mut turmoil::Sim<'_>,
+        server: &Published,
+        done: impl Fn(&NodeView, usize) -> bool,
+    ) {
+        for _ in 0..20_000 {
+            sim.step().unwrap();
+            let node = server.lock().unwrap().clone();
+            if let Some(node) = node {
+                let view = node.view();
+                let cached = node.keys.lock().unwrap().len();
+                if done(&view, cached) {
+                    return;
+                }
+            }
+        }
+        panic!("not reached in 20 simulated seconds");
+    }
+
+    /// The key cache holds the rows of the last view and no more: three
+    /// inbound peers connect (three rows, three keys), then shut down; the
+    /// table drops their rows and the cache forgets their keys (before the
+    /// fix it kept all three for good).
+    #[test]
+    fn keys_of_rows_the_table_dropped_are_forgotten() {
+        let mut sim = turmoil::Builder::new().build();
+        let server: Published = Arc::default();
+        let publish = server.clone();
+        sim.host("server", move || {
+            let publish = publish.clone();
+            async move {
+                let options = ManagerOptions {
+                    listen: Some(listen()),
+                    seed: Some(1),
+                    ..ManagerOptions::default()
+                };
+                let (manager, mut events) =
+                    ConnectionManager::start(SimTransport::new(), Config::default(), options)
+                        .await?;
+                *publish.lock().unwrap() = Some(Arc::new(ManagerNode::new(manager)));
+                while events.recv().await.is_some() {}
+                Ok(())
+            }
+        });
+        for i in 0..3u64 {
+            sim.client(format!("c{i}"), async move {
+                let options = ManagerOptions {
+                    peers: vec![SocketAddr::new(turmoil::lookup("server"), 7000)],
+                    seed: Some(10 + i),
+                    ..ManagerOptions::default()
+                };
+                let (manager, mut events) =
+                    ConnectionManager::start(SimTransport::new(), Config::default(), options)
+                        .await?;
+                while let Some(event) = events.recv().await {
+                    if matches!(event, PeerEvent::Connected { .. }) {
+                        break;
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                manager.shutdown().await;
+                Ok(())
+            });
+        }
+        step_until(&mut sim, &server, |view, cached| {
+            view.peers.len() == 3 && cached == 3
+        });
+        step_until(&mut sim, &server, |view, cached| {
+            view.peers.is_empty() && cached == 0
+        });
     }
 }

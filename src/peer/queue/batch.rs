@@ -28,12 +28,19 @@ pub(crate) struct Batch {
     tail: Vec<u8>,
     /// Bytes in the batch.
     bytes: usize,
+    /// Application frames in the batch.
+    app_frames: u64,
 }
 
 impl Batch {
     /// Bytes in the batch.
     pub(crate) fn len(&self) -> usize {
         self.bytes
+    }
+
+    /// Application frames in the batch (the rest are control frames).
+    pub(crate) fn app_frames(&self) -> u64 {
+        self.app_frames
     }
 
     /// Whether the batch is one run of copied frames (no large payload).
@@ -99,7 +106,7 @@ impl SendQueue {
         std::mem::swap(&mut state.pieces, &mut batch.pieces);
         std::mem::swap(&mut state.tail, &mut batch.tail);
         batch.bytes = state.bytes;
-        state.app_taken += (state.frames - state.control) as u64;
+        batch.app_frames = (state.frames - state.control) as u64;
         state.frames = 0;
         state.bytes = 0;
         state.control = 0;
@@ -133,5 +140,6 @@ impl SendQueue {
             }
         }
         batch.bytes = 0;
+        batch.app_frames = 0;
     }
 }

@@ -100,11 +100,8 @@ impl SendQueue {
 
     /// The connection's figures at `now`.
     pub(crate) fn stats(&self, now: Instant) -> ConnectionStats {
-        let (taken, full) = {
-            let state = self.lock();
-            (state.app_taken, state.refused_full)
-        };
-        self.shared.stats.read(now, taken, full)
+        let full = self.lock().refused_full;
+        self.shared.stats.read(now, full)
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

@@ -25,8 +25,6 @@ pub(super) struct State {
     pub(super) next_ticket: u64,
     pub(super) finishing: bool,
     pub(super) closed: bool,
-    /// Application frames the writer has taken, ever.
-    pub(super) app_taken: u64,
     /// Application sends refused for want of room, ever.
     pub(super) refused_full: u64,
 }

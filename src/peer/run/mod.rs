@@ -37,6 +37,13 @@ use pump::Loop;
 use read::ReadChunk;
 use write::{finish_writer, write_loop, AbortOnDrop, CloseOnDrop};
 
+/// Reads in a row that found bytes waiting at once, after which the loop
+/// also takes a passed deadline after each read: reads come first in its
+/// `select!`, so a peer that keeps the socket readable would otherwise
+/// hold off the timer (pings, and the verdict on missed pongs) for good.
+/// An ordinary burst never gets this far, so its timers fire as before.
+const STARVING_READS: u32 = 16;
+
 /// Runs the connection until it ends, then reports `Closed` to the owner.
 pub(crate) async fn message_loop<T: Transport>(
     conn: PeerConnection<T>,
@@ -68,12 +75,19 @@ pub(crate) async fn message_loop<T: Transport>(
         started.saturating_duration_since(info.established_at),
         started,
     );
-    // Frames that arrived together with the handshake.
+    // Frames that arrived together with the handshake: counted as read
+    // when it ended, so the bytes one end wrote after its handshake are
+    // exactly those the other end counts as read.
+    if !buf.is_empty() {
+        queue.link().received(buf.len(), info.established_at);
+    }
     lp.session.handle_read(&mut buf, started);
     let mut closed = lp.pump(&mut close_rx).await;
     let mut io_error = None;
     let mut writer_done = false;
     let mut read_chunk = ReadChunk::default();
+    // Reads in a row that did not wait.
+    let mut ready_reads = 0u32;
     // One timer for the connection's life, moved only when the session's
     // deadline moves (a fresh `sleep_until` per read would register and
     // deregister a timer entry on every wake-up).
@@ -89,9 +103,10 @@ pub(crate) async fn message_loop<T: Transport>(
                 timer.as_mut().reset(deadline);
             }
         }
+        let mut waited = false;
         let read = tokio::select! {
             biased;
-            read = reader.read_buf(&mut buf) => match read {
+            read = noting_wait(reader.read_buf(&mut buf), &mut waited) => match read {
                 Ok(0) => {
                     lp.session.handle_eof(now());
                     false
@@ -128,11 +143,17 @@ pub(crate) async fn message_loop<T: Transport>(
         };
         closed = lp.pump(&mut close_rx).await;
         lp.note_ping();
+        ready_reads = if read && !waited { ready_reads + 1 } else { 0 };
         if read {
             read_chunk.release_if_idle(&mut buf);
             // Reads come first in the select, so a peer that keeps the
-            // socket readable would keep a close request (shutdown,
-            // tie-break, ban) waiting: it is taken after each read too.
+            // socket readable would starve the other branches: the timer
+            // (see `STARVING_READS`; the session still decides what a
+            // passed deadline means) and a close request (shutdown,
+            // tie-break, ban), which is taken after each read too.
+            if closed.is_none() && ready_reads >= STARVING_READS {
+                closed = lp.take_due_timeout(&mut close_rx).await;
+            }
             if closed.is_none() {
                 if let Ok(reason) = close_rx.try_recv() {
                     lp.session.close(reason, now());
@@ -152,4 +173,20 @@ pub(crate) async fn message_loop<T: Transport>(
         kind: ConnectionEventKind::Closed(error),
     };
     let _ = outlet.control().send(closed).await;
+}
+
+/// Runs `fut`, noting in `waited` whether its first poll found it pending
+/// (whether the loop waited for it, or it was ready at once).
+async fn noting_wait<F: std::future::Future>(fut: F, waited: &mut bool) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut first = true;
+    std::future::poll_fn(|cx| {
+        let poll = fut.as_mut().poll(cx);
+        if first {
+            *waited = poll.is_pending();
+            first = false;
+        }
+        poll
+    })
+    .await
 }

@@ -59,6 +59,27 @@ impl<'a> Loop<'a> {
         self.session.poll_timeout().map(Instant::from_std)
     }
 
+    /// Feeds the session its timeout if its deadline has passed, and
+    /// carries out what that produced (a ping, or the close for missed
+    /// pongs); `None` while the connection lives on.
+    pub(super) async fn take_due_timeout(
+        &mut self,
+        close_rx: &mut mpsc::Receiver<Reason>,
+    ) -> Option<Close> {
+        let at = now();
+        if !self
+            .session
+            .poll_timeout()
+            .is_some_and(|deadline| deadline <= at)
+        {
+            return None;
+        }
+        self.session.handle_timeout(at);
+        let closed = self.pump(close_rx).await;
+        self.note_ping();
+        closed
+    }
+
     /// Carries out what the session produced since the last call: its
     /// transmits onto the queue as control frames, then its events in
     /// order (the messages of one read in one batch for the manager's

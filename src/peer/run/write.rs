@@ -29,7 +29,8 @@ pub(super) async fn write_loop<W: AsyncWrite + Unpin>(
         }
         write_batch(&mut writer, &batch).await?;
         writer.flush().await?;
-        queue.link().sent(batch.len(), now());
+        // Counted once written: the figures say what reached the socket.
+        queue.link().sent(batch.len(), batch.app_frames(), now());
         SendQueue::recycle(&mut batch);
         if next == Next::Finish {
             return writer.shutdown().await;
@@ -203,6 +204,87 @@ mod tests {
         }
         queue.finish(None).unwrap();
         (queue, expected.to_vec())
+    }
+
+    /// A writer that takes nothing until its gate opens.
+    #[derive(Clone, Default)]
+    struct Gate(std::sync::Arc<std::sync::Mutex<GateState>>);
+
+    #[derive(Default)]
+    struct GateState {
+        open: bool,
+        /// Bytes offered while shut: the writer holds a batch.
+        offered: usize,
+        waker: Option<std::task::Waker>,
+    }
+
+    impl AsyncWrite for Gate {
+        fn poll_write(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            let mut gate = self.0.lock().unwrap();
+            if gate.open {
+                return Poll::Ready(Ok(buf.len()));
+            }
+            gate.offered = buf.len();
+            gate.waker = Some(cx.waker().clone());
+            Poll::Pending
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// Messages and bytes count as sent once their write has finished:
+    /// none while the writer holds a taken batch it cannot write, all of
+    /// them (3 messages; the ping is not one) once it has.
+    #[tokio::test]
+    async fn messages_count_once_written_not_once_taken() {
+        let queue = SendQueue::new(16, 1 << 20);
+        let mut expected = 0;
+        for _ in 0..3 {
+            let frame = Message::App(Bytes::from_static(b"hello")).to_frame();
+            expected += frame.len();
+            queue.push_app(Bytes::from_static(b"hello")).unwrap();
+        }
+        let ping = Message::Ping {
+            nonce: 1,
+            timestamp_ms: 2,
+        }
+        .to_frame();
+        expected += ping.len();
+        queue.push_control(&ping).unwrap();
+        let gate = Gate::default();
+        let writer = tokio::spawn(write_loop(gate.clone(), queue.clone()));
+        while gate.0.lock().unwrap().offered == 0 {
+            tokio::task::yield_now().await;
+        }
+        let held = queue.stats(now()).traffic;
+        assert_eq!(
+            (
+                gate.0.lock().unwrap().offered,
+                held.messages_out,
+                held.bytes_out
+            ),
+            (expected, 0, 0)
+        );
+        let waker = {
+            let mut g = gate.0.lock().unwrap();
+            g.open = true;
+            g.waker.take().unwrap()
+        };
+        waker.wake();
+        queue.finish(None).unwrap();
+        writer.await.unwrap().unwrap();
+        let done = queue.stats(now()).traffic;
+        assert_eq!((done.messages_out, done.bytes_out), (3, expected as u64));
     }
 
     /// The writer puts exactly the encoded frames on the wire, in queue
