@@ -209,6 +209,23 @@ mod tests {
         IpAddr::from([10, 0, 0, last])
     }
 
+    /// The metric labels are the wire names of the three reasons
+    /// `CloseCause::is_misbehaviour` accepts (the list it matches), then the
+    /// flap reason.
+    #[test]
+    fn strike_reasons_are_the_misbehaviour_reasons() {
+        use crate::wire::Reason;
+        let misbehaviour = [
+            Reason::FrameTooLarge,
+            Reason::ProtocolViolation,
+            Reason::RateLimited,
+        ];
+        let mut names: Vec<&str> = misbehaviour.iter().map(|r| r.as_str()).collect();
+        names.sort_unstable();
+        names.push(SHORT_LIVED);
+        assert_eq!(names, STRIKE_REASONS);
+    }
+
     /// Three strikes within the window ban for the window plus at most 25%;
     /// the ban expires and the IP is admitted again with a clean slate.
     #[test]

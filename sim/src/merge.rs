@@ -102,9 +102,12 @@ struct Combined {
 }
 
 /// Merges `(source name, text)` inputs, each holding `run --json` lines,
-/// into one JSON object per (scenario, policy, backend), in that order.
+/// into one JSON object per (scenario, policy, backend, scenario file), in
+/// that order.
 pub fn merge(inputs: &[(String, String)]) -> Result<Vec<Value>, MergeError> {
-    let mut groups: BTreeMap<(String, String, String), Combined> = BTreeMap::new();
+    // The file is part of the key: two files may name their scenarios alike.
+    let mut groups: BTreeMap<(String, String, String, Option<std::path::PathBuf>), Combined> =
+        BTreeMap::new();
     for (source, text) in inputs {
         for (n, raw) in text
             .lines()
@@ -117,9 +120,9 @@ pub fn merge(inputs: &[(String, String)]) -> Result<Vec<Value>, MergeError> {
                 error: e.to_string(),
             })?;
             let group = groups
-                .entry((line.scenario, line.policy, line.backend))
+                .entry((line.scenario, line.policy, line.backend, line.file.clone()))
                 .or_default();
-            group.file = group.file.take().or(line.file);
+            group.file = line.file;
             group.failed.extend(line.failed);
             for (seed, hash) in line.trace_hashes {
                 let seed: u64 = seed.parse().map_err(|_| MergeError::BadLine {
@@ -140,7 +143,7 @@ pub fn merge(inputs: &[(String, String)]) -> Result<Vec<Value>, MergeError> {
     }
     Ok(groups
         .into_iter()
-        .map(|((scenario, policy, backend), g)| report(&scenario, &policy, &backend, &g))
+        .map(|((scenario, policy, backend, _), g)| report(&scenario, &policy, &backend, &g))
         .collect())
 }
 

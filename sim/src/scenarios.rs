@@ -188,6 +188,9 @@ fn fast(c: &mut peerlink::Config) {
     c.connect_timeout = Duration::from_secs(2);
     c.redial_backoff_min = Duration::from_millis(500);
     c.redial_backoff_max = Duration::from_secs(4);
+    // Faster backoff lets an honest peer flap more often: keep the flap
+    // threshold above what these timers allow, by the same rule.
+    c.flap_threshold = c.honest_flap_bound() + 1;
 }
 
 /// A short random-fault scenario, cheap enough for 1000-seed sweeps.

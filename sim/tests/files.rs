@@ -136,6 +136,12 @@ fn values_that_would_stall_a_run_are_refused() {
     assert_eq!(message, "checks: check_every must be above zero");
     let (_, _, message) = invalid(&format!("{HEAD}traffic = \"0s\"\n"));
     assert_eq!(message, "traffic: must be above zero");
+    // One message per agree_within (27s by default) at the least.
+    let (_, _, message) = invalid(&format!("{HEAD}traffic = \"27s\"\n"));
+    assert_eq!(
+        message,
+        "traffic: must be under checks.agree_within (27s), or sends-arrive fails every run"
+    );
 
     let generator = "[generator]\nepisodes = 2\nkinds = [\"partition\"]\nfrom = \"1ms 200us\"\nuntil = \"1ms 700us\"\nmax_len = \"1s\"\n";
     let (scenario, _) = parse(&format!("{HEAD}{generator}"), "t.toml").unwrap();

@@ -62,7 +62,10 @@ pub(crate) struct Driver<T: Transport> {
 impl<T: Transport> Driver<T> {
     pub(crate) async fn run(mut self) {
         let (conn_tx, mut conn_rx) = mpsc::channel(self.ctx.config().event_queue_len);
-        let (shake_tx, mut shake_rx) = mpsc::channel(self.ctx.config().max_pending_handshakes);
+        // One budget of pending handshakes per direction: up to twice the
+        // cap can finish at once.
+        let (shake_tx, mut shake_rx) =
+            mpsc::channel(self.ctx.config().max_pending_handshakes.saturating_mul(2));
         let tasks = TaskTracker::new();
         loop {
             let deadline = lock(&self.core).table.next_deadline();

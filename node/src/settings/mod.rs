@@ -72,7 +72,8 @@ pub struct Cli {
     /// Most outbound connections at once. [default: 75]
     #[arg(long, value_name = "N")]
     pub max_outbound: Option<usize>,
-    /// Most handshakes in flight at once. [default: 30]
+    /// Most inbound handshakes in flight at once; our own dials have a
+    /// budget of the same size. [default: 30]
     #[arg(long, value_name = "N")]
     pub max_pending: Option<usize>,
     /// How often each peer is pinged. [default: 15s]

@@ -22,8 +22,10 @@
 //! their transport and drops their manager (the root), and they end on
 //! their own.
 //!
-//! Task ids are process-wide and differ between runs; they are only ever
-//! looked up, never iterated, so they cannot reach the trace.
+//! Task ids are process-wide and differ between runs, so they never reach
+//! the trace. They are looked up, and iterated only to abort a crashed
+//! incarnation's tasks: ids grow with every spawn, so that order is the
+//! run's own spawn order, which the seeded scheduler fixes.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -246,10 +248,17 @@ impl Tasks {
 
     /// Runs `f` with this registry as the thread's running event run.
     pub fn running<T>(&self, f: impl FnOnce() -> T) -> T {
-        let before = RUNNING.with(|r| r.replace(Some(self.clone())));
-        let out = f();
-        RUNNING.with(|r| *r.borrow_mut() = before);
-        out
+        /// Puts the previous value back, also when `f` panics (a sweep
+        /// thread goes on to its next seed).
+        struct Restore(Option<Tasks>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                let before = self.0.take();
+                RUNNING.with(|r| *r.borrow_mut() = before);
+            }
+        }
+        let _restore = Restore(RUNNING.with(|r| r.replace(Some(self.clone()))));
+        f()
     }
 
     /// Mutes every task (the run is over; the runtime is about to drop).

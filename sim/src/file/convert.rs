@@ -133,6 +133,18 @@ impl ScenarioFile {
             // Every node would send forever without letting time advance.
             return Err((0..0, "traffic: must be above zero".into()));
         }
+        if let Some(every) = self.traffic {
+            if every >= s.checks.agree_within {
+                // sends-arrive wants one arrival per agree_within.
+                return Err((
+                    0..0,
+                    format!(
+                        "traffic: must be under checks.agree_within ({}), or sends-arrive fails every run",
+                        humantime::format_duration(s.checks.agree_within)
+                    ),
+                ));
+            }
+        }
         s.traffic = self.traffic;
         s.faults = faults_from_file(self.generator, self.fault, nodes)?;
         Ok(s)

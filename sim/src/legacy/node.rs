@@ -97,7 +97,7 @@ impl Node {
             crate::transport::spawn(node.clone().blind_redial_loop(every));
         }
         if let Some(every) = ctx.traffic {
-            tokio::spawn(node.clone().send_loop(every));
+            crate::transport::spawn(node.clone().send_loop(every));
         }
         loop {
             match listener.accept().await {

@@ -51,7 +51,7 @@ impl NodeModel for ManagerModel {
             let mut node = ManagerNode::new(manager.clone());
             if let Some(every) = ctx.traffic {
                 node.received = Some(received.clone());
-                tokio::spawn(broadcast_every(manager, every));
+                crate::transport::spawn(broadcast_every(manager, every));
             }
             *ctx.slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(node));
             while let Some(event) = events.recv().await {

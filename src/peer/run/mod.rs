@@ -143,7 +143,11 @@ pub(crate) async fn message_loop<T: Transport>(
         };
         closed = lp.pump(&mut close_rx).await;
         lp.note_ping();
-        ready_reads = if read && !waited { ready_reads + 1 } else { 0 };
+        ready_reads = if read && !waited {
+            ready_reads.saturating_add(1)
+        } else {
+            0
+        };
         if read {
             read_chunk.release_if_idle(&mut buf);
             // Reads come first in the select, so a peer that keeps the

@@ -144,6 +144,8 @@ pub struct Net {
     cut: BTreeSet<(usize, usize)>,
     held: BTreeSet<(usize, usize)>,
     link_latency: BTreeMap<(usize, usize), Duration>,
+    /// Links whose latency a fault set: their writes take exactly it.
+    fixed_links: BTreeSet<(usize, usize)>,
     /// Draws each write's jitter, in write order (which the seeded
     /// scheduler fixes).
     jitter: ChaCha8Rng,
@@ -195,6 +197,7 @@ impl Net {
             cut: BTreeSet::new(),
             held: BTreeSet::new(),
             link_latency: BTreeMap::new(),
+            fixed_links: BTreeSet::new(),
             jitter: ChaCha8Rng::seed_from_u64(seed ^ JITTER_SALT),
             streams: BTreeMap::new(),
             next_stream: 0,
@@ -238,18 +241,18 @@ impl Net {
         d
     }
 
-    /// How long a write from `from` to `to` made now takes: the link's
-    /// latency plus a jitter drawn from the seed, up to the scenario's
-    /// latency spread (none on a fixed-latency scenario). The pipe keeps
+    /// How long a write from `from` to `to` made now takes: on a link whose
+    /// latency a fault set, exactly that; otherwise a delay drawn per write
+    /// from the seed within the scenario's latency bounds, as turmoil draws
+    /// each message's (fixed on a fixed-latency scenario). The pipe keeps
     /// the direction's order whatever is drawn.
     pub(super) fn write_delay(&mut self, from: usize, to: usize) -> Duration {
-        let latency = self.latency(from, to);
         let (lo, hi) = self.latency;
-        let span = u64::try_from(hi.saturating_sub(lo).as_micros()).unwrap_or(u64::MAX);
-        if span == 0 {
-            return latency;
+        if self.fixed_links.contains(&pair(from, to)) || hi <= lo {
+            return self.latency(from, to);
         }
-        latency + Duration::from_micros(self.jitter.random_range(0..=span))
+        let span = u64::try_from((hi - lo).as_micros()).unwrap_or(u64::MAX);
+        lo + Duration::from_micros(self.jitter.random_range(0..=span))
     }
 
     /// Whether `incarnation` of host `host` is the one running.
@@ -328,6 +331,7 @@ impl Net {
     /// Sets the latency between `a` and `b`, both ways.
     pub fn set_latency(&mut self, a: usize, b: usize, d: Duration) {
         self.link_latency.insert(pair(a, b), d);
+        self.fixed_links.insert(pair(a, b));
     }
 
     /// Takes `host` down. Its ends die (every operation on them fails, so
@@ -501,10 +505,10 @@ impl Net {
         if !listening {
             return Err(refused());
         }
-        let port = self.hosts[from].ephemeral_port()?;
+        let local_port = self.hosts[from].ephemeral_port()?;
         let id = self.next_stream;
         self.next_stream += 1;
-        let local = SocketAddr::new(self.hosts[from].ip, port);
+        let local = SocketAddr::new(self.hosts[from].ip, local_port);
         let remote = SocketAddr::new(self.hosts[to].ip, port);
         let end = |host, incarnation, addr, halves| End {
             host,
